@@ -1,0 +1,1 @@
+"""Statistics: criteria judging, anytime-valid sequential tests, verdicts with reasons."""

@@ -1,0 +1,1 @@
+"""The rollout state machine: pure decide() and the runner that carries out its actions."""

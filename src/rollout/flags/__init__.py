@@ -1,0 +1,1 @@
+"""Feature flags: model, bucketing and the pure, compiled evaluator."""

@@ -1,0 +1,1 @@
+"""The rollout plan: typed model of every template section, YAML loading, schema, rendering."""

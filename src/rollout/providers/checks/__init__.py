@@ -1,0 +1,1 @@
+"""Gate checks: commands and HTTP smoke requests."""

@@ -1,0 +1,1 @@
+"""Metric sources: built-in telemetry, Prometheus, command."""

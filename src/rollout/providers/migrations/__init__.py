@@ -1,0 +1,1 @@
+"""Database migrations (Alembic): tested round trips and compatibility checks."""

@@ -1,0 +1,1 @@
+"""Traffic routers: flag, nginx, haproxy, command."""

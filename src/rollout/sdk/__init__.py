@@ -1,0 +1,1 @@
+"""The Python SDK: local evaluation, streaming updates, outcome telemetry, OpenFeature."""

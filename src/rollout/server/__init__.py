@@ -1,0 +1,1 @@
+"""HTTP API, SSE stream, telemetry intake and dashboard."""

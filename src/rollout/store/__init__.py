@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models and queries, with the store's own Alembic migrations."""
