@@ -1,0 +1,154 @@
+"""Outcome telemetry batches from SDKs, and monitoring baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+
+from rollout.errors import NotFound
+from rollout.store._db import StoreBase, locked_row, utc
+from rollout.store.models import Baseline, Telemetry
+from rollout.store.records import BaselineRecord, TelemetryBatch, TelemetryRecord
+
+
+def _check(batch: TelemetryBatch) -> None:
+    if not 0 <= batch.errors <= batch.requests:
+        raise ValueError(
+            f"telemetry for {batch.flag_key}/{batch.variant}: need 0 <= errors <= requests, "
+            f"got errors={batch.errors}, requests={batch.requests}"
+        )
+    if batch.window_start > batch.window_end:
+        raise ValueError(f"telemetry for {batch.flag_key}/{batch.variant}: window ends first")
+
+
+def _telemetry_record(row: Telemetry) -> TelemetryRecord:
+    return TelemetryRecord(
+        environment=row.environment,
+        flag_key=row.flag_key,
+        variant=row.variant,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        requests=row.requests,
+        errors=row.errors,
+        latency_sketch=row.latency_sketch,
+        sdk_instance=row.sdk_instance,
+        id=row.id,
+        received_at=row.received_at,
+    )
+
+
+def _baseline_record(row: Baseline) -> BaselineRecord:
+    return BaselineRecord(
+        scope=row.scope,
+        metric=row.metric,
+        value=row.value,
+        window_seconds=row.window_seconds,
+        measured_at=row.measured_at,
+    )
+
+
+class TelemetryMixin(StoreBase):
+    """Telemetry intake and queries; baselines."""
+
+    def add_telemetry(self, batches: Sequence[TelemetryBatch]) -> int:
+        """Store the batches in one transaction, stamped with the time received; returns how
+        many. ``ValueError`` (and nothing stored) if any batch has ``errors > requests``,
+        negative counts or a window that ends before it starts."""
+        for batch in batches:
+            _check(batch)
+        if not batches:
+            return 0
+        received = self._now()
+        rows = [
+            {
+                "environment": b.environment,
+                "flag_key": b.flag_key,
+                "variant": b.variant,
+                "window_start": utc(b.window_start),
+                "window_end": utc(b.window_end),
+                "requests": b.requests,
+                "errors": b.errors,
+                "latency_sketch": b.latency_sketch,
+                "sdk_instance": b.sdk_instance,
+                "received_at": received,
+            }
+            for b in batches
+        ]
+        with self._write() as session:
+            session.execute(insert(Telemetry), rows)
+        return len(rows)
+
+    def query_telemetry(
+        self,
+        environment: str,
+        flag_key: str,
+        since: datetime,
+        until: datetime,
+        *,
+        variant: str | None = None,
+    ) -> list[TelemetryRecord]:
+        """Batches of one flag (one arm when ``variant`` is given) whose window ended in
+        ``[since, until)``, oldest first. Half-open, so consecutive queries never count a batch
+        twice: ``[12:00, 12:01)`` then ``[12:01, 12:02)``."""
+        query = select(Telemetry).where(
+            Telemetry.environment == environment,
+            Telemetry.flag_key == flag_key,
+            Telemetry.window_end >= utc(since),
+            Telemetry.window_end < utc(until),
+        )
+        if variant is not None:
+            query = query.where(Telemetry.variant == variant)
+        query = query.order_by(Telemetry.window_end, Telemetry.id)
+        with self._read() as session:
+            return [_telemetry_record(row) for row in session.scalars(query)]
+
+    def delete_telemetry_before(self, cutoff: datetime) -> int:
+        """Drop batches whose window ended before ``cutoff`` (retention); returns how many."""
+        statement = delete(Telemetry).where(Telemetry.window_end < utc(cutoff))
+        with self._write() as session:
+            return len(session.scalars(statement.returning(Telemetry.id)).all())
+
+    def put_baseline(
+        self,
+        scope: str,
+        metric: str,
+        value: float,
+        window_seconds: float,
+        measured_at: datetime | None = None,
+    ) -> BaselineRecord:
+        """Set the baseline of ``metric`` for ``scope`` (a plan name or rollout id), replacing
+        any earlier one. ``measured_at`` defaults to now."""
+        when = self._now(measured_at)
+        value, window_seconds = float(value), float(window_seconds)
+        with self._write() as session:
+            row = locked_row(
+                session,
+                Baseline,
+                (Baseline.scope == scope) & (Baseline.metric == metric),
+                {
+                    "scope": scope,
+                    "metric": metric,
+                    "value": value,
+                    "window_seconds": window_seconds,
+                    "measured_at": when,
+                },
+            )
+            row.value, row.window_seconds, row.measured_at = value, window_seconds, when
+            return _baseline_record(row)
+
+    def get_baseline(self, scope: str, metric: str) -> BaselineRecord:
+        """The baseline; ``NotFound`` if none was measured."""
+        query = select(Baseline).where(Baseline.scope == scope, Baseline.metric == metric)
+        with self._read() as session:
+            row = session.scalars(query).one_or_none()
+            if row is None:
+                raise NotFound(f"no baseline of {metric!r} for {scope!r}")
+            return _baseline_record(row)
+
+    def list_baselines(self, scope: str) -> list[BaselineRecord]:
+        """Every baseline of ``scope``, by metric."""
+        query = select(Baseline).where(Baseline.scope == scope).order_by(Baseline.metric)
+        with self._read() as session:
+            return [_baseline_record(row) for row in session.scalars(query)]
