@@ -1,0 +1,408 @@
+"""Cross-checks: mistakes that pass each section's own rules but would only show mid-rollout.
+
+:func:`cross_check` takes a plan whose sections are each valid and returns every problem found
+between them, as ``(field path, message)``; the loader places each at its line and column. The
+rules, and the choices behind them:
+
+Names and references
+  - environment names, flag keys and stage names are unique;
+  - every flag named by the strategy, a stage, a flag router or a rollback step is in ``flags``;
+  - a stage that ramps through the flag router (the default router) has a flag to ramp: its
+    own ``flag``, the router's, or the strategy's;
+  - a rollback ``traffic:`` step has a router to act on (an explicit ``traffic`` router, or the
+    default flag router with a flag to set);
+  - ``migrate: rollback`` steps and ``migrations: tested`` gates need a ``migrations`` section;
+  - a ``notify`` step names an audience of the communication plan (or a channel directly);
+  - communication ``when`` entries are known moments or ``stage:<a stage's name>``.
+
+Metrics
+  - every criterion's metric is known: built in (``error_rate``, ``latency_pNN`` such as
+    ``latency_p99`` or ``latency_p99.9``) or defined under ``monitoring.metrics``;
+  - a time threshold is not given for a rate and a percentage is not given for a latency;
+  - ``monitoring.business_metric`` (and the validation checks' metrics) are known metrics, and a
+    ``business_baseline`` has a ``business_metric`` to belong to.
+
+Stages
+  - audience percentages do not fall from one stage to the next (per flag) unless the later
+    stage says why in ``audience.reason``; equal percentages are allowed (a longer bake);
+  - the last stage with a percentage reaches where the rollout ends — the flag's ``rollout`` %,
+    or 100 % without a flag — and no stage goes beyond it. This is an error, not a warning:
+    whatever lies between the last stage and the end would be exposed without being judged;
+  - a stage lasts at least one monitoring interval, or it would end before being judged once;
+  - at least one environment runs the stages.
+
+Environments
+  - approvers listed on an approval that is not required are an error (nobody would be asked);
+    ``required: true`` with no approvers is fine: anyone holding the approver role may approve.
+
+A stage with no criteria of its own is allowed: it passes on time alone, still guarded by the
+strategy's rollback triggers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Literal
+
+from rollout.plan._wording import did_you_mean, quoted
+from rollout.plan.criteria import Criterion, NoRegression, latency_percentile
+from rollout.plan.model import MOMENTS, FlagRouter, Plan, Stage
+
+Path = tuple[str | int, ...]
+Finding = tuple[Path, str]
+
+_BUILTIN_METRICS = ("error_rate", "latency_p50", "latency_p95", "latency_p99")
+_STAGE_MOMENT = "stage:"
+MetricKind = Literal["error_rate", "latency", "conversion", "mean", "count"]
+
+
+def cross_check(plan: Plan) -> list[Finding]:
+    """Every cross-reference problem of ``plan``, as ``(path, message)`` in section order.
+
+    Paths are 0-based like the loader's: ``(("stages", 1, "flag"), "unknown flag 'x' ...")``.
+    An empty list means the plan's sections agree with each other.
+    """
+    checks = (
+        _unique_names,
+        _flag_references,
+        _stage_flags,
+        _criteria_metrics,
+        _monitoring,
+        _audiences,
+        _final_audience,
+        _stage_durations,
+        _environments,
+        _rollback_steps,
+        _communication,
+        _checklist,
+        _validation,
+    )
+    return [finding for check in checks for finding in check(plan)]
+
+
+# --------------------------------------------------------------------------- names
+
+
+def _unique_names(plan: Plan) -> Iterator[Finding]:
+    lists: tuple[tuple[str, str, str, Iterable[str]], ...] = (
+        ("environments", "name", "environment", (env.name for env in plan.environments)),
+        ("flags", "key", "flag", (flag.key for flag in plan.flags)),
+        ("stages", "name", "stage", (stage.name for stage in plan.stages)),
+    )
+    for section, field, what, names in lists:
+        first: dict[str, int] = {}
+        for index, name in enumerate(names):
+            if name in first:
+                yield (
+                    (section, index, field),
+                    f"{what} '{name}' is already defined at {section}[{first[name]}]",
+                )
+            else:
+                first[name] = index
+    if plan.strategy.rolling is not None:
+        seen: set[str] = set()
+        for index, instance in enumerate(plan.strategy.rolling.instances):
+            if instance in seen:
+                path: Path = ("strategy", "rolling", "instances", index)
+                yield path, f"instance '{instance}' is listed twice"
+            seen.add(instance)
+
+
+def _flag_references(plan: Plan) -> Iterator[Finding]:
+    keys = [flag.key for flag in plan.flags]
+
+    def check(path: Path, key: str | None) -> Iterator[Finding]:
+        if key is None or key in keys:
+            return
+        if not keys:
+            yield path, f"unknown flag '{key}': define it under 'flags'"
+        else:
+            yield path, f"unknown flag '{key}'{did_you_mean(key, keys) or _known(keys)}"
+
+    yield from check(("strategy", "flag"), plan.strategy.flag)
+    for index, env in enumerate(plan.environments):
+        if isinstance(env.traffic, FlagRouter):
+            yield from check(("environments", index, "traffic", "flag"), env.traffic.flag)
+    for index, stage in enumerate(plan.stages):
+        yield from check(("stages", index, "flag"), stage.flag)
+    for index, step in enumerate(plan.rollback):
+        if step.flag is not None:
+            yield from check(("rollback", index, "flag", "key"), step.flag.key)
+
+
+def _known(names: Iterable[str]) -> str:
+    return f" (known: {quoted(names)})"
+
+
+def _flag_routed(plan: Plan) -> list[tuple[int, FlagRouter | None]]:
+    """Staged environments whose traffic moves through the flag router (explicit or default)."""
+    return [
+        (index, env.traffic)
+        for index, env in enumerate(plan.environments)
+        if plan.is_staged(env) and (env.traffic is None or isinstance(env.traffic, FlagRouter))
+    ]
+
+
+def _stage_flags(plan: Plan) -> Iterator[Finding]:
+    routed = _flag_routed(plan)
+    # A rolling rollout moves instances, not a flag: its stages need no flag.
+    if not routed or plan.strategy.flag is not None or plan.strategy.type == "rolling":
+        return
+    router_flags = [router.flag for _, router in routed if router is not None and router.flag]
+    if len(router_flags) == len(routed):
+        return
+    env_index = next(index for index, router in routed if router is None or not router.flag)
+    env = plan.environments[env_index].name
+    for index, stage in enumerate(plan.stages):
+        if stage.flag is None and stage.audience.percent is not None:
+            yield (
+                ("stages", index),
+                f"no flag to ramp in environment '{env}' (its traffic goes through the flag "
+                "router): set 'strategy.flag', this stage's 'flag', or the environment's "
+                "'traffic' router",
+            )
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _metric_kinds(plan: Plan) -> dict[str, MetricKind]:
+    kinds: dict[str, MetricKind] = {
+        name: metric.kind for name, metric in plan.monitoring.metrics.items()
+    }
+    kinds.setdefault("error_rate", "error_rate")
+    return kinds
+
+
+def _kind_of(plan: Plan, name: str) -> MetricKind | None:
+    """The kind of metric ``name`` names, or None when the plan does not know it."""
+    kinds = _metric_kinds(plan)
+    if name in kinds:
+        return kinds[name]
+    if latency_percentile(name) is not None:
+        return "latency"
+    return None
+
+
+def _unknown_metric(plan: Plan, name: str) -> str:
+    options = [*_BUILTIN_METRICS, *plan.monitoring.metrics]
+    hint = did_you_mean(name, options)
+    return (
+        f"unknown metric '{name}'{hint}: the built-in metrics are error_rate and latency_pNN "
+        "(latency_p99, latency_p99.9, ...); define others under 'monitoring.metrics'"
+    )
+
+
+def _criteria(plan: Plan) -> Iterator[tuple[Path, Criterion]]:
+    for index, criterion in enumerate(plan.strategy.rollback_trigger):
+        yield ("strategy", "rollback_trigger", index), criterion
+    for stage_index, stage in enumerate(plan.stages):
+        for field in ("success", "rollback_trigger"):
+            for index, criterion in enumerate(getattr(stage, field)):
+                yield ("stages", stage_index, field, index), criterion
+
+
+def _criteria_metrics(plan: Plan) -> Iterator[Finding]:
+    for path, criterion in _criteria(plan):
+        kind = _kind_of(plan, criterion.metric)
+        if kind is None:
+            yield path, _unknown_metric(plan, criterion.metric)
+            continue
+        if isinstance(criterion, NoRegression):
+            continue
+        if criterion.unit == "ms" and kind != "latency":
+            yield path, f"'{criterion.metric}' is not a latency: compare it with a %, not a time"
+        elif criterion.unit == "ratio" and kind == "latency":
+            yield path, f"'{criterion.metric}' is a latency: compare it with a time such as 300ms"
+
+
+def _monitoring(plan: Plan) -> Iterator[Finding]:
+    monitoring = plan.monitoring
+    name = monitoring.business_metric
+    if name is not None and name not in monitoring.metrics:
+        hint = did_you_mean(name, monitoring.metrics) or _known(monitoring.metrics)
+        if not monitoring.metrics:
+            hint = ""
+        yield (
+            ("monitoring", "business_metric"),
+            f"business metric '{name}' is not defined under 'monitoring.metrics'{hint}",
+        )
+    if monitoring.business_baseline is not None and name is None:
+        yield (
+            ("monitoring", "business_baseline"),
+            "a business baseline needs 'business_metric': the metric it is the baseline of",
+        )
+
+
+def _validation(plan: Plan) -> Iterator[Finding]:
+    for field in ("no_error_spike", "performance"):
+        check = getattr(plan.validation, field)
+        if check is not None and _kind_of(plan, check.metric) is None:
+            yield ("validation", field, "metric"), _unknown_metric(plan, check.metric)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _by_flag(plan: Plan) -> dict[str | None, list[tuple[int, Stage]]]:
+    groups: dict[str | None, list[tuple[int, Stage]]] = {}
+    for index, stage in enumerate(plan.stages):
+        if stage.audience.percent is not None:
+            groups.setdefault(plan.stage_flag(stage), []).append((index, stage))
+    return groups
+
+
+def _audiences(plan: Plan) -> Iterator[Finding]:
+    for stages in _by_flag(plan).values():
+        for (_, before), (index, stage) in itertools.pairwise(stages):
+            previous, percent = before.audience.percent, stage.audience.percent
+            assert previous is not None and percent is not None
+            if percent < previous and not stage.audience.reason:
+                yield (
+                    ("stages", index, "audience"),
+                    f"the audience falls from {_pct(previous)} (stage '{before.name}') to "
+                    f"{_pct(percent)}; if that is intended, say why in 'audience.reason'",
+                )
+
+
+def _final_audience(plan: Plan) -> Iterator[Finding]:
+    keys = {flag.key: (index, flag.rollout) for index, flag in enumerate(plan.flags)}
+    for key, stages in _by_flag(plan).items():
+        if key is not None and key not in keys:
+            continue  # reported as an unknown flag
+        if key is None:
+            end, ends_at, fix = 100.0, "the rollout ends at 100%", "as the last stage"
+        else:
+            where, end = keys[key]
+            ends_at = f"flag '{key}' ends at {_pct(end)} (flags[{where}].rollout)"
+            fix = f"or lower flags[{where}].rollout"
+        for index, stage in stages:
+            percent = stage.audience.percent
+            assert percent is not None
+            if percent > end:
+                yield (
+                    ("stages", index, "audience"),
+                    f"{_pct(percent)} is beyond where the rollout ends: {ends_at}",
+                )
+        index, last = stages[-1]
+        assert last.audience.percent is not None
+        if last.audience.percent < end:
+            yield (
+                ("stages", index, "audience"),
+                f"the last stage reaches {_pct(last.audience.percent)} but {ends_at}: the rest "
+                f"would go out without being judged; add a stage at {_pct(end)} {fix}",
+            )
+
+
+def _pct(value: float) -> str:
+    return f"{value:g}%"
+
+
+def _stage_durations(plan: Plan) -> Iterator[Finding]:
+    interval = plan.monitoring.interval
+    for index, stage in enumerate(plan.stages):
+        if stage.duration < interval:
+            yield (
+                ("stages", index, "duration"),
+                f"the stage lasts {stage.duration:g}s, less than the monitoring interval "
+                f"({interval:g}s): it would end before being judged once",
+            )
+
+
+# --------------------------------------------------------------------------- environments
+
+
+def _environments(plan: Plan) -> Iterator[Finding]:
+    if not any(plan.is_staged(env) for env in plan.environments):
+        yield (
+            ("environments",),
+            "no environment runs the rollout stages (every one has 'staged: false')",
+        )
+    for index, env in enumerate(plan.environments):
+        approval = env.approval
+        if approval.approvers and not approval.required:
+            yield (
+                ("environments", index, "approval", "approvers"),
+                "approvers are listed but approval is not required: add 'required: true'",
+            )
+
+
+# --------------------------------------------------------------------------- rollback
+
+
+def _rollback_steps(plan: Plan) -> Iterator[Finding]:
+    audiences = [row.audience for row in plan.communication]
+    for index, step in enumerate(plan.rollback):
+        path: Path = ("rollback", index)
+        if step.migrate is not None and plan.migrations is None:
+            yield (
+                (*path, "migrate"),
+                "a migration rollback needs a 'migrations' section (tool, database_url, ...)",
+            )
+        if step.traffic is not None and not _has_router(plan):
+            yield (
+                (*path, "traffic"),
+                "no traffic router to act on: give an environment a 'traffic' router, or set "
+                "'strategy.flag' for the default flag router",
+            )
+        notify = step.notify
+        if notify is None:
+            continue
+        if notify.audience is None and notify.channel is None:
+            yield (
+                (*path, "notify"),
+                "a notify step needs an 'audience' from the communication plan or a 'channel'",
+            )
+        elif notify.audience is not None and notify.audience not in audiences:
+            hint = did_you_mean(notify.audience, audiences) or (
+                _known(dict.fromkeys(audiences)) if audiences else ""
+            )
+            yield (
+                (*path, "notify", "audience"),
+                f"audience '{notify.audience}' is not in the communication plan{hint}",
+            )
+
+
+def _has_router(plan: Plan) -> bool:
+    for env in plan.environments:
+        if env.traffic is not None and not isinstance(env.traffic, FlagRouter):
+            return True
+        router_flag = env.traffic.flag if env.traffic is not None else None
+        if router_flag or plan.strategy.flag:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- communication
+
+
+def _communication(plan: Plan) -> Iterator[Finding]:
+    stages = [stage.name for stage in plan.stages]
+    for row_index, row in enumerate(plan.communication):
+        for index, moment in enumerate(row.when):
+            path: Path = ("communication", row_index, "when", index)
+            if moment.startswith(_STAGE_MOMENT):
+                name = moment.removeprefix(_STAGE_MOMENT).strip()
+                if name not in stages:
+                    hint = did_you_mean(name, stages) or _known(stages)
+                    yield path, f"no stage is called '{name}'{hint}"
+            elif moment not in MOMENTS:
+                hint = did_you_mean(moment, MOMENTS)
+                yield (
+                    path,
+                    f"unknown moment '{moment}'{hint}: expected one of {quoted(MOMENTS)} or "
+                    "'stage:<stage name>'",
+                )
+
+
+# --------------------------------------------------------------------------- checklist
+
+
+def _checklist(plan: Plan) -> Iterator[Finding]:
+    for index, item in enumerate(plan.checklist):
+        if item.migrations is not None and plan.migrations is None:
+            yield (
+                ("checklist", index, "migrations"),
+                "nothing to test: the plan has no 'migrations' section",
+            )
