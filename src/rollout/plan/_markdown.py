@@ -438,10 +438,11 @@ def describe_checks(checks: Sequence[Check]) -> str:
     return join_words([_describe_check(check) for check in checks]) if checks else "none defined"
 
 
-def describe_spike(spike: SpikeCheck | None, metric: str, window: float) -> str:
+def describe_spike(spike: SpikeCheck | None, window: float) -> str:
+    """``error_rate`` within +50% of its baseline over the 5 minutes after deployment."""
     if spike is None:
         return "not checked"
     return (
-        f"{code(metric)} within +{percent(spike.tolerance)} of its baseline over the "
+        f"{code(spike.metric)} within +{percent(spike.tolerance)} of its baseline over the "
         f"{duration(window)} after deployment"
     )

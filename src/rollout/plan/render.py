@@ -470,19 +470,13 @@ def _communication(announcements: Sequence[Announcement]) -> list[str]:
 def _validation(plan: Plan, progress: RolloutProgress | None) -> list[str]:
     validation = plan.validation
     passed = progress.validation_passed if progress else frozenset()
-    performance = validation.performance
-    # The model's SpikeCheck defaults its metric to error_rate; for performance the
-    # documented default is latency_p99.
-    speed = "latency_p99"
-    if performance is not None and "metric" in performance.model_fields_set:
-        speed = performance.metric
-    spike = validation.no_error_spike
+    window = validation.window
     items = [
         (ValidationItem.SMOKE, "Smoke tests passing", describe_checks(validation.smoke)),
         (
             ValidationItem.ERROR_SPIKE,
             "No error rate spike",
-            describe_spike(spike, spike.metric if spike else "error_rate", validation.window),
+            describe_spike(validation.no_error_spike, window),
         ),
         (
             ValidationItem.KEY_FLOWS,
@@ -492,7 +486,7 @@ def _validation(plan: Plan, progress: RolloutProgress | None) -> list[str]:
         (
             ValidationItem.PERFORMANCE,
             "Performance within baseline",
-            describe_spike(performance, speed, validation.window),
+            describe_spike(validation.performance, window),
         ),
     ]
     lines = ["## Post-Deployment Validation"]
