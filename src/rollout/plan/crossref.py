@@ -29,6 +29,8 @@ Stages
     or 100 % without a flag — and no stage goes beyond it. This is an error, not a warning:
     whatever lies between the last stage and the end would be exposed without being judged;
   - a stage lasts at least one monitoring interval, or it would end before being judged once;
+  - a stage at 0% with no segment has no success criteria or ``min_requests`` (no data would
+    ever arrive, and "no data" holds a stage rather than passing it);
   - at least one environment runs the stages.
 
 Environments
@@ -302,6 +304,13 @@ def _pct(value: float) -> str:
 def _stage_durations(plan: Plan) -> Iterator[Finding]:
     interval = plan.monitoring.interval
     for index, stage in enumerate(plan.stages):
+        nobody = stage.audience.percent == 0 and stage.audience.segment is None
+        if nobody and (stage.success or stage.min_requests):
+            yield (
+                ("stages", index, "audience"),
+                "at 0% nobody uses the new version, so this stage's success criteria and "
+                "min_requests could never be met: give it an audience or drop them",
+            )
         if stage.duration < interval:
             yield (
                 ("stages", index, "duration"),
