@@ -56,7 +56,10 @@ def _split_ranges(flag: dict[str, object]) -> list[tuple[str, int]]:
     assert isinstance(serve, dict)
     if "rollout" in serve:
         r = serve["rollout"]
-        return [(r["variant"], round(r["percent"] * 1000)), (r["rest"], 100_000 - round(r["percent"] * 1000))]
+        return [
+            (r["variant"], round(r["percent"] * 1000)),
+            (r["rest"], 100_000 - round(r["percent"] * 1000)),
+        ]
     return [(w["variant"], w["weight"]) for w in serve["split"]]
 
 
