@@ -291,7 +291,7 @@ def test_sections_are_filled_from_the_plan_in_words() -> None:
     [
         ({"percent": 5}, "5% of users"),
         ({"segment": "internal-staff"}, "segment `internal-staff`"),
-        ({"segment": "beta", "percent": 0.5}, "segment `beta` and 0.5% of users"),
+        ({"segment": "beta", "percent": 0.5}, "0.5% of segment `beta`"),
     ],
 )
 def test_stage_audience_in_words(audience: dict[str, Any], words: str) -> None:
@@ -439,6 +439,8 @@ def test_no_secret_of_the_plan_reaches_the_document() -> None:
          "https://hooks.slack.com/services/****/****/****"),
         ("json://hooks.example.com/deploy?apikey=short&team=ops", "json://hooks.example.com/deploy?apikey=****&team=ops"),
         ("ntfy://ntfy.sh/deploys", "ntfy://ntfy.sh/deploys"),
+        ("mailto://${USER}:${PASS}@example.com?to=ops-team@example.com&token=abc",
+         "mailto://${USER}:${PASS}@example.com?to=ops-team@example.com&token=****"),
     ],
 )  # fmt: skip
 def test_mask_url(url: str, shown: str) -> None:

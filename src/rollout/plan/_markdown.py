@@ -181,6 +181,7 @@ def join_words(items: Sequence[str], last: str = "and") -> str:
 # --------------------------------------------------------------------------- secrets
 
 _VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Schemes whose host and path are an address; elsewhere (slack://, discord://, tgram://, ...)
 # Apprise puts tokens where a host would be, so every token-like part is hidden.
 _ADDRESS_SCHEMES = {"http", "https", "json", "jsons", "xml", "xmls", "form", "forms"}
@@ -188,9 +189,10 @@ _SECRET_KEYS = re.compile(r"token|key|secret|pass|auth|sig|credential|webhook", 
 
 
 def _looks_secret(part: str) -> bool:
-    """Whether one URL part could be a credential. Written ``${VAR}``, it never is; otherwise
-    a long string, or a mix of letters and digits, is treated as one (over-masking is safe)."""
-    if not part or _VARIABLE.fullmatch(part):
+    """Whether one URL part could be a credential. Written ``${VAR}``, it never is, nor is an
+    e-mail address; otherwise a long string, or a mix of letters and digits, is treated as one
+    (over-masking is safe)."""
+    if not part or _VARIABLE.fullmatch(part) or _EMAIL.fullmatch(part):
         return False
     has_digit = any(char.isdigit() for char in part)
     has_letter = any(char.isalpha() for char in part)
@@ -351,7 +353,7 @@ def describe_downgrade(migrations: Migrations) -> str:
 
 def short_audience(audience: Audience) -> str:
     if audience.percent is not None and audience.segment is not None:
-        return f"{code(audience.segment)} + {percent(audience.percent)}"
+        return f"{percent(audience.percent)} of {code(audience.segment)}"
     if audience.percent is not None:
         return percent(audience.percent)
     return code(audience.segment or "")

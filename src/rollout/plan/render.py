@@ -235,7 +235,7 @@ def _strategy_line(plan: Plan) -> str:
             f"health check {code(rolling.health_check.name)} between batches"
         )
         if rolling.pause_between:
-            text += f", then a {duration(rolling.pause_between)} pause"
+            text += f", then a pause of {duration(rolling.pause_between)}"
         return text
     routes = []
     for env in plan.environments:
@@ -295,6 +295,8 @@ def _purpose(plan: Plan, env: Environment) -> str:
     purpose = one_line(env.purpose)
     if len(plan.environments) == 1 or not plan.is_staged(env):
         return purpose or EMPTY
+    if purpose.endswith((".", "!", "?")):
+        return f"{purpose} Rollout stages run here."
     return f"{purpose} (rollout stages run here)" if purpose else "Rollout stages run here"
 
 
@@ -347,13 +349,16 @@ def _migrations(migrations: Migrations | None) -> list[str]:
 
 
 def _audience(plan: Plan, stage: Stage) -> str:
+    """``5% of users``, ``segment `beta```, ``5% of segment `beta``` (the segment is who the
+    stage opens to; the percentage is taken of it). A rolling update counts instances."""
     audience = stage.audience
-    parts = []
-    if audience.segment is not None:
-        parts.append(f"segment {code(audience.segment)}")
-    if audience.percent is not None:
-        parts.append(f"{percent(audience.percent)} of users")
-    text = join_words(parts)
+    whole = "instances" if plan.strategy.type == "rolling" else "users"
+    if audience.segment is None:
+        text = f"{percent(audience.percent or 0.0)} of {whole}"
+    elif audience.percent is None:
+        text = f"segment {code(audience.segment)}"
+    else:
+        text = f"{percent(audience.percent)} of segment {code(audience.segment)}"
     if stage.flag is not None and stage.flag != plan.strategy.flag:
         text += f", via flag {code(stage.flag)}"
     if audience.reason:
