@@ -54,6 +54,16 @@ def test_validate_reports_a_valid_plan_in_one_line(capsys: pytest.CaptureFixture
     assert out == f"✓ {FIXTURE}: valid (canary, 3 environments, 3 stages)\n"
 
 
+def test_validate_shows_file_names_as_they_are(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plan = tmp_path / "[prod] rollout.yaml"  # brackets are not console markup
+    plan.write_text(FIXTURE.read_text(encoding="utf-8"), encoding="utf-8")
+    code, out, _ = run(capsys, "validate", str(plan))
+    assert code == 0
+    assert out.startswith(f"✓ {plan}: valid")
+
+
 def test_validate_lists_every_problem_at_its_place(
     capsys: pytest.CaptureFixture[str], broken: Path
 ) -> None:

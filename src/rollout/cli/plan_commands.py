@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rollout.cli import app, err_console
 from rollout.errors import PlanError, Problem
@@ -177,13 +178,13 @@ def validate(
     else:
         for result in results:
             if result.plan is not None:
-                out_console.print(f"[green]✓[/] {result.file}: valid ({result.summary()})")
+                out_console.print(f"[green]✓[/] {escape(result.file)}: valid ({result.summary()})")
                 continue
             for problem in result.problems:
                 out_console.print(str(problem), markup=False)
             count = len(result.problems)
             problems = f"{count} problem{'s' * (count != 1)}"
-            out_console.print(f"[red]✗[/] {result.file}: invalid ({problems})")
+            out_console.print(f"[red]✗[/] {escape(result.file)}: invalid ({problems})")
     if invalid:
         raise typer.Exit(USER_MISTAKE)
 

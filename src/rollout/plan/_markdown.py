@@ -275,10 +275,12 @@ _STRATEGY_NOUNS = {
 
 
 def strategy_noun(strategy: Strategy) -> str:
+    """The strategy as a noun phrase: ``a canary release``, ``a rolling update``."""
     return _STRATEGY_NOUNS[strategy.type]
 
 
 def describe_gate(item: ChecklistItem) -> str:
+    """What proves a checklist item: ``gate: `make test```, ``sign-off by security (carol)``."""
     if item.run is not None:
         return f"gate: {code(item.run)}"
     if item.http is not None:
@@ -296,6 +298,7 @@ def describe_gate(item: ChecklistItem) -> str:
 
 
 def describe_http(check: HttpCheck) -> str:
+    """``GET `https://…/health` answers 200 or 204 within 300 ms`` (credentials masked)."""
     expected = check.expect_status
     statuses = expected if isinstance(expected, list) else [expected]
     answer = join_words([str(status) for status in statuses], "or")
@@ -306,6 +309,8 @@ def describe_http(check: HttpCheck) -> str:
 
 
 def describe_router(router: Router | None, strategy: Strategy) -> str:
+    """How traffic moves: ``flag `new-checkout```, ``nginx upstream `app```, ...; no router
+    means the built-in flag router on the strategy's flag."""
     if router is None or router.type == "flag":
         key = (router.flag if router is not None else None) or strategy.flag
         return f"flag {code(key)}" if key else "the flag router"
@@ -317,14 +322,13 @@ def describe_router(router: Router | None, strategy: Strategy) -> str:
 
 
 def describe_approval(approval: Approval) -> str:
+    """``No``, ``Yes — any approver``, ``Yes — alice``, ``Yes — 2 of alice, bob``, with the
+    self-approval rule and the timeout when the plan sets them."""
     if not approval.required:
         return "No"
     if not approval.approvers:
-        who = (
-            "any approver"
-            if approval.min_approvals == 1
-            else (f"any {approval.min_approvals} approvers")
-        )
+        count = approval.min_approvals
+        who = "any approver" if count == 1 else f"any {count} approvers"
     elif len(approval.approvers) == 1:
         who = approval.approvers[0]
     else:
@@ -338,6 +342,7 @@ def describe_approval(approval: Approval) -> str:
 
 
 def describe_flag_value(value: FlagValue) -> str:
+    """A flag value as YAML writes it, in code: ``false``, ``learned-v2``, ``0.5``."""
     if isinstance(value, bool):
         return code("true" if value else "false")
     if isinstance(value, float):
@@ -346,12 +351,14 @@ def describe_flag_value(value: FlagValue) -> str:
 
 
 def describe_downgrade(migrations: Migrations) -> str:
+    """Where the rollback migration goes: the start revision, or the one the plan names."""
     if migrations.rollback == "downgrade-to-start":
         return "downgrade to the revision recorded at start"
     return f"downgrade to revision {code(migrations.rollback)}"
 
 
 def short_audience(audience: Audience) -> str:
+    """An audience in a few characters, for the overview's ramp: ``5%``, ``5% of `beta```."""
     if audience.percent is not None and audience.segment is not None:
         return f"{percent(audience.percent)} of {code(audience.segment)}"
     if audience.percent is not None:
@@ -360,6 +367,7 @@ def short_audience(audience: Audience) -> str:
 
 
 def describe_source(source: MetricSource) -> str:
+    """Where a metric is measured: built-in telemetry, Prometheus (URL masked), a command."""
     if source.type == "builtin":
         return "Rollout's built-in telemetry"
     if source.type == "prometheus":
@@ -368,6 +376,8 @@ def describe_source(source: MetricSource) -> str:
 
 
 def describe_step(plan: Plan, step: RollbackStep) -> str:
+    """One rollback step as an instruction: ``Set the new version's traffic to 0%``,
+    ``Run `./rollback.sh```, ``Notify on-call: <message>``; a named step leads with its name."""
     if step.traffic is not None:
         text = f"Set the new version's traffic to {percent(step.traffic)}"
     elif step.flag is not None:
@@ -419,6 +429,7 @@ _MOMENTS = {
 
 
 def describe_moment(moment: str) -> str:
+    """When a message goes out, in words: ``rolling back``, ``stage Limited Release``."""
     kind, colon, name = moment.partition(":")
     if colon and kind.strip() == "stage":
         return f"stage {one_line(name)}"
@@ -426,22 +437,17 @@ def describe_moment(moment: str) -> str:
 
 
 def _describe_check(check: Check) -> str:
-    how = (
-        code(check.run)
-        if check.run is not None
-        else describe_http(check.http)
-        if check.http
-        else ""
-    )
+    how = describe_http(check.http) if check.http is not None else code(check.run or "")
     return f"{code(check.name)} ({how})"
 
 
 def describe_checks(checks: Sequence[Check]) -> str:
+    """``"`health` (GET `https://…` answers 200) and `e2e` (`make e2e`)"``, or none defined."""
     return join_words([_describe_check(check) for check in checks]) if checks else "none defined"
 
 
 def describe_spike(spike: SpikeCheck | None, window: float) -> str:
-    """``error_rate`` within +50% of its baseline over the 5 minutes after deployment."""
+    """``"`error_rate` within +50% of its baseline over the 5 minutes after deployment"``."""
     if spike is None:
         return "not checked"
     return (
