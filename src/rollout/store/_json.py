@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 _MISSING = object()
@@ -17,6 +18,27 @@ def canonical_json(value: Any) -> str:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
+
+
+def json_object(value: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """A fresh copy of ``value`` exactly as it will read back from the database (tuples become
+    lists, keys strings); ``ValueError`` naming ``what`` if it is not JSON.
+
+    >>> json_object({"steps": (1, 2)}, "state")
+    {'steps': [1, 2]}
+    """
+    try:
+        copy = json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} is not JSON: {exc}") from exc
+    if not isinstance(copy, dict):
+        raise ValueError(f"{what} must be a JSON object, not {type(value).__name__}")
+    return copy
+
+
+def json_value(value: Any, what: str) -> Any:
+    """Like :func:`json_object` for any JSON value (an opaque sketch, say)."""
+    return json_object({"v": value}, what)["v"]
 
 
 def _pointer(path: str, token: str | int) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from rollout.errors import Conflict, NotFound
 from rollout.store._db import StoreBase
-from rollout.store._json import canonical_json
+from rollout.store._json import canonical_json, json_object
 from rollout.store.events import append_events
 from rollout.store.models import Action, Approval
 from rollout.store.records import (
@@ -91,7 +91,7 @@ class ActionsMixin(StoreBase):
         different kind or payload raises ``Conflict``; an unknown rollout ``NotFound``.
         """
         key = action_key(rollout_id, step, attempt)
-        body = dict(payload or {})
+        body = json_object(payload or {}, f"payload of action {key}")
         now = self._now()
         with self._write() as session:
             existing = session.get(Action, key, with_for_update=True)
@@ -138,7 +138,7 @@ class ActionsMixin(StoreBase):
             if row.status != ActionStatus.INTENT.value:
                 raise Conflict(f"action {key} is already {row.status}, it cannot become {status}")
             row.status = status.value
-            row.result_json = dict(result) if result is not None else None
+            row.result_json = None if result is None else json_object(result, f"result of {key}")
             row.finished_at = now
             error = (row.result_json or {}).get("error")
             outcome = "done" if status is ActionStatus.DONE else f"failed: {error}"

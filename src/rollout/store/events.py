@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from rollout.errors import NotFound
 from rollout.store._db import StoreBase, locked_row
-from rollout.store._json import canonical_json
+from rollout.store._json import canonical_json, json_object
 from rollout.store.models import Event, EventChain, Rollout
 from rollout.store.records import GLOBAL_CHAIN, ChainReport, EventRecord, JSONObject, NewEvent
 
@@ -112,7 +112,7 @@ def append_events(
     rows = []
     for new in events:
         seq = head.last_seq + 1
-        data = dict(new.data)
+        data = json_object(new.data, f"data of event {new.kind}")
         digest = event_hash(
             chain=chain,
             rollout_id=rollout_id,

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from rollout.errors import Conflict, FlagError, NotFound
 from rollout.store._db import StoreBase, locked_row
-from rollout.store._json import canonical_json, json_diff
+from rollout.store._json import canonical_json, json_diff, json_object
 from rollout.store.events import append_events
 from rollout.store.models import (
     DefinitionRow,
@@ -223,7 +223,7 @@ class FlagsMixin(StoreBase):
         expected_version: int | None,
     ) -> R:
         _check_names(environment, key)
-        new = dict(definition)
+        new = json_object(definition, f"definition of {kind.name} {key}")
         now = self._now()
         with self._write() as session:
             env = _locked_environment(session, environment, now)

@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from rollout.errors import Conflict, LeaseLost, NotFound, StoreError
 from rollout.store._db import StoreBase, new_id
+from rollout.store._json import json_object
 from rollout.store.events import append_events
 from rollout.store.models import Rollout
 from rollout.store.records import TERMINAL_STATUSES, NewEvent, RolloutRecord, RolloutStatus
@@ -102,8 +103,8 @@ class RolloutsMixin(StoreBase):
             version=version,
             status=_status(str(status)).value,
             plan_yaml=plan_yaml,
-            plan_json=dict(plan_json),
-            state_json=dict(state_json or {}),
+            plan_json=json_object(plan_json, "plan_json"),
+            state_json=json_object(state_json or {}, "state_json"),
             revision=1,
             created_by=created_by,
             created_at=now,
@@ -174,7 +175,7 @@ class RolloutsMixin(StoreBase):
             .where(*conditions)
             .values(
                 status=status_value,
-                state_json=dict(state_json),
+                state_json=json_object(state_json, "state_json"),
                 revision=Rollout.revision + 1,
                 updated_at=now,
             )
@@ -209,11 +210,13 @@ class RolloutsMixin(StoreBase):
         *,
         limit: int | None = None,
     ) -> list[str]:
-        """Lease one rollout (or, with ``rollout_id=None``, every free non-terminal rollout,
-        oldest first, at most ``limit``) to ``owner`` until ``now + ttl_seconds``.
+        """Lease one rollout, or with ``rollout_id=None`` every free non-terminal rollout, to
+        ``owner`` until ``now + ttl_seconds``; returns the ids ``owner`` now holds, sorted.
 
-        Returns the ids now held by ``owner`` (re-acquiring one's own lease extends it). A lease
-        is free when it has none, has expired (``lease_expires_at < now``) or is ``owner``'s.
+        A lease is free when there is none, it has expired (``lease_expires_at < now``) or it
+        is ``owner``'s own (re-acquiring extends it). ``limit`` caps how many rollouts ``owner``
+        holds after the call: its own leases are kept first, then the oldest free rollouts fill
+        the rest, skipping rows another controller is taking at that moment.
         Example: A acquires at 12:00:00 for 30 s; B asking at 12:00:20 gets ``[]``; B asking at
         12:00:31 gets the rollout, and A's next save with ``lease_owner="A"`` raises LeaseLost.
         """
@@ -224,10 +227,11 @@ class RolloutsMixin(StoreBase):
             condition = and_(condition, Rollout.id == rollout_id)
         if limit is not None:
             # Pick the candidates first; SKIP LOCKED lets other controllers pick different ones.
+            own_first = case((Rollout.lease_owner == owner, 0), else_=1)
             candidates = (
                 select(Rollout.id)
                 .where(condition)
-                .order_by(Rollout.created_at, Rollout.id)
+                .order_by(own_first, Rollout.created_at, Rollout.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )

@@ -9,6 +9,7 @@ from sqlalchemy import delete, insert, select
 
 from rollout.errors import NotFound
 from rollout.store._db import StoreBase, locked_row, utc
+from rollout.store._json import json_value
 from rollout.store.models import Baseline, Telemetry
 from rollout.store.records import BaselineRecord, TelemetryBatch, TelemetryRecord
 
@@ -70,7 +71,7 @@ class TelemetryMixin(StoreBase):
                 "window_end": utc(b.window_end),
                 "requests": b.requests,
                 "errors": b.errors,
-                "latency_sketch": b.latency_sketch,
+                "latency_sketch": json_value(b.latency_sketch, "latency_sketch"),
                 "sdk_instance": b.sdk_instance,
                 "received_at": received,
             }
