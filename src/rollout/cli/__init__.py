@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``rollout`` console script."""
     _register_commands()
     try:
-        app(args=argv, standalone_mode=True)
+        app(args=argv, prog_name="rollout", standalone_mode=True)
     except USER_MISTAKES as exc:
         err_console.print(str(exc), markup=False)
         sys.exit(2)
