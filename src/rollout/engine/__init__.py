@@ -1,1 +1,91 @@
-"""The rollout state machine: pure decide() and the runner that carries out its actions."""
+"""The rollout state machine: pure ``decide()`` and the runner that carries out its actions.
+
+The pure core (everything here but the runner and the controller) takes a plan, the stored
+state, an observation and the time, and returns a :class:`Decision`::
+
+    state = RolloutState.new("r-42", "v2.4.0", started_by="alice", now=clock())
+    decision = decide(plan, state, Observation(), now=clock())
+    # carry out decision.actions, store decision.next_state, then on the next tick:
+    decision = decide(plan, decision.next_state, Observation(results=...), now=clock())
+
+:func:`metric_request` says which criteria the shell should measure for the current window;
+:func:`check_verb` refuses an operator verb that does not apply, with a reason.
+"""
+
+from rollout.engine._judging import metric_request
+from rollout.engine._verbs import check_verb, verb_problem
+from rollout.engine.actions import (
+    ACTION_TYPES,
+    Action,
+    Deploy,
+    Migrate,
+    Notify,
+    NotifyContext,
+    RecordBaseline,
+    RequestApproval,
+    RequestSignOff,
+    RunCheck,
+    RunCommand,
+    RunGate,
+    RunRollbackStep,
+    SetFlag,
+    SetTraffic,
+)
+from rollout.engine.decide import Decision, decide
+from rollout.engine.observation import (
+    ActionResult,
+    Command,
+    Judgement,
+    MetricRequest,
+    MetricWindow,
+    Observation,
+    Verb,
+    Verdict,
+)
+from rollout.engine.state import (
+    Hold,
+    LedgerEntry,
+    Outcome,
+    RolloutState,
+    SignOff,
+    Status,
+    Vote,
+)
+
+__all__ = [
+    "ACTION_TYPES",
+    "Action",
+    "ActionResult",
+    "Command",
+    "Decision",
+    "Deploy",
+    "Hold",
+    "Judgement",
+    "LedgerEntry",
+    "MetricRequest",
+    "MetricWindow",
+    "Migrate",
+    "Notify",
+    "NotifyContext",
+    "Observation",
+    "Outcome",
+    "RecordBaseline",
+    "RequestApproval",
+    "RequestSignOff",
+    "RolloutState",
+    "RunCheck",
+    "RunCommand",
+    "RunGate",
+    "RunRollbackStep",
+    "SetFlag",
+    "SetTraffic",
+    "SignOff",
+    "Status",
+    "Verb",
+    "Verdict",
+    "Vote",
+    "check_verb",
+    "decide",
+    "metric_request",
+    "verb_problem",
+]

@@ -1,0 +1,294 @@
+"""Rollout stages: set the audience (ramping), then bake and judge (observing).
+
+Each tick of a stage's bake judges the rollback triggers (the stage's and the strategy's): one
+FAIL rolls back (automatic procedure) or pauses and notifies (manual procedure). When the bake
+time is over (pauses excluded), the success criteria decide: all PASS (and at least
+``min_requests`` canary requests) -> the next stage; a FAIL -> roll back; otherwise the stage
+holds, since no data is not a pass, for up to :func:`hold_limit`, then rolls back for lack of
+data. ``promote`` ends the bake early unless something fails.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from rollout.engine import _strategy
+from rollout.engine._judging import Judged, canary_requests, judge, stage_window, triggers
+from rollout.engine._moves import start_observing, start_stage, start_validation
+from rollout.engine._rollback import fire, hold_failure
+from rollout.engine._tick import Progress, Tick
+from rollout.engine._words import attempts, percent, seconds, stage_label
+from rollout.engine.actions import Deploy, RunCheck
+from rollout.engine.observation import Verdict
+
+TRAFFIC_RETRIES = 2
+"""Traffic and flag changes are set-to-value, so retrying them is always safe."""
+
+
+def hold_limit(duration: float, interval: float) -> float:
+    """How long (bake time, pauses excluded) a stage may hold for want of data before it rolls
+    back: twice its duration, and at least two judging intervals past it.
+
+    >>> hold_limit(1800.0, 30.0), hold_limit(0.0, 30.0)
+    (3600.0, 60.0)
+    """
+    return duration + max(duration, 2.0 * interval)
+
+
+# --------------------------------------------------------------------------- ramping
+
+
+def ramping(t: Tick) -> bool:
+    """Move the audience to the stage's share; outside staged environments, straight to where
+    the rollout ends (:func:`_strategy.final_share`)."""
+    env = t.environment
+    if t.staged:
+        stage = t.stage
+        share = stage.audience.percent
+        if share is None:  # a segment-only stage keeps the share it had
+            share = t.state.traffic_percent
+        segment, flag = stage.audience.segment, t.plan.stage_flag(stage)
+        place = f"{env.name}/stage-{t.state.stage_index + 1}"
+    else:
+        share, segment, flag = _strategy.final_share(t.plan), None, t.plan.strategy.flag
+        place = f"{env.name}/full"
+    kind = t.plan.strategy.type
+    if kind == "rolling":
+        progress = _roll(t, share, place)
+    elif kind == "blue-green":
+        progress = _switch(t, place)
+    else:
+        step = f"{place}/{'flag' if kind == 'feature-flag' else 'traffic'}"
+        progress = _set(t, step, share, segment, flag)
+    if progress is None:
+        return True
+    if progress is Progress.WAITING:
+        return False
+    if progress is Progress.GAVE_UP:
+        return True
+    audience = _audience_words(t)
+    if not t.staged:
+        return start_validation(t, f"{env.name}: {audience}; validating it")
+    stage = t.stage
+    return start_observing(
+        t,
+        f"{stage_label(t.plan, t.state.stage_index)} of {env.name}: {audience}; "
+        f"baking for {seconds(stage.duration)}",
+    )
+
+
+def _set(t: Tick, step: str, share: float, segment: str | None, flag: str | None) -> Progress:
+    progress = t.run(
+        step,
+        TRAFFIC_RETRIES,
+        lambda attempt: _strategy.traffic_action(
+            t.plan,
+            t.environment,
+            rollout_id=t.state.rollout_id,
+            step=step,
+            attempt=attempt,
+            share=share,
+            segment=segment,
+            flag=flag,
+        ),
+    )
+    if progress is Progress.DONE:
+        t.update(traffic_percent=share)
+    elif progress is Progress.GAVE_UP:
+        _failed(t, step, f"setting {t.environment.name} to {percent(share)}")
+    return progress
+
+
+def _switch(t: Tick, place: str) -> Progress:
+    """Blue-green: nothing moves before the switch stage; at it, all traffic moves at once."""
+    if t.staged and t.state.stage_index < _strategy.switch_stage(t.plan):
+        return Progress.DONE
+    if t.state.traffic_percent >= 100.0:
+        return Progress.DONE
+    return _set(t, f"{place}/switch", 100.0, None, t.plan.strategy.flag)
+
+
+def _roll(t: Tick, share: float, place: str) -> Progress | None:
+    """Rolling: replace instances in batches up to ``share`` %, health-checking each batch.
+
+    ``state.step`` is the first instance of the batch in flight and ``instances_done`` the end
+    of it (counted as soon as its deploy is issued, so a rollback puts it back too).
+    """
+    rolling = t.plan.strategy.rolling
+    assert rolling is not None  # the plan model requires it for this strategy
+    instances = rolling.instances
+    target = max(_strategy.instance_target(share, len(instances)), t.state.instances_done)
+    env = t.environment
+    while True:
+        if t.state.wait_until is not None:
+            if t.now < t.state.wait_until:
+                return Progress.WAITING
+            t.update(wait_until=None)
+        first, end = t.state.step, t.state.instances_done
+        if first == end:
+            if end >= target:
+                return Progress.DONE
+            end = min(end + rolling.batch_size, target)
+            t.update(instances_done=end)
+        batch = instances[first:end]
+        name = f"{place}/batch-{first + 1}-{end}"
+        progress = t.run(f"{name}/deploy", 0, partial(_batch, t, f"{name}/deploy", batch))
+        if progress is Progress.GAVE_UP:
+            _failed(t, f"{name}/deploy", f"deploying {', '.join(batch)}")
+        if progress is not Progress.DONE:
+            return progress
+        health = f"{name}/health"
+        progress = t.run(health, rolling.health_check.retries, partial(_health, t, health))
+        if progress is Progress.WAITING:
+            return progress
+        if progress is Progress.GAVE_UP:
+            entry = t.state.entry(health)
+            assert entry is not None
+            fire(
+                t,
+                f"the health check '{rolling.health_check.name}' of {', '.join(batch)} in "
+                f"{env.name} failed after {attempts(entry.attempt)}: {entry.message}",
+                (health,),
+            )
+            return None
+        t.update(step=end, traffic_percent=100.0 * end / len(instances))
+        if end < target and rolling.pause_between > 0:
+            t.update(wait_until=t.now + rolling.pause_between)
+
+
+def _batch(t: Tick, step: str, batch: tuple[str, ...], attempt: int) -> Deploy:
+    rolling = t.plan.strategy.rolling
+    assert rolling is not None
+    return _strategy.instance_action(
+        t.environment,
+        rollout_id=t.state.rollout_id,
+        step=step,
+        attempt=attempt,
+        command=rolling.deploy,
+        instances=batch,
+        version=t.state.version,
+        undo=False,
+    )
+
+
+def _health(t: Tick, step: str, attempt: int) -> RunCheck:
+    rolling = t.plan.strategy.rolling
+    assert rolling is not None
+    return _strategy.check_action(
+        t.environment,
+        rolling.health_check,
+        "health",
+        rollout_id=t.state.rollout_id,
+        step=step,
+        attempt=attempt,
+    )
+
+
+def _failed(t: Tick, step: str, what: str) -> None:
+    entry = t.state.entry(step)
+    assert entry is not None
+    hold_failure(
+        t, f"{what} failed after {attempts(entry.attempt)}: {entry.message or 'no reason given'}"
+    )
+
+
+def _audience_words(t: Tick) -> str:
+    kind = t.plan.strategy.type
+    share = percent(t.state.traffic_percent)
+    if kind == "rolling":
+        rolling = t.plan.strategy.rolling
+        assert rolling is not None
+        return (
+            f"{t.state.instances_done} of {len(rolling.instances)} instances ({share}) "
+            f"run {t.state.version}"
+        )
+    if kind == "blue-green" and t.state.traffic_percent < 100.0:
+        return f"{t.state.version} is up on the idle colour, reachable on preview only"
+    if kind == "blue-green":
+        return f"all traffic switched to {t.state.version}"
+    segment = t.stage.audience.segment if t.staged else None
+    who = f" (segment {segment})" if segment else ""
+    if kind == "feature-flag":
+        flag = t.plan.stage_flag(t.stage) if t.staged else t.plan.strategy.flag
+        return f"flag {flag} on for {share}{who}"
+    return f"{share} of traffic{who} on {t.state.version}"
+
+
+# --------------------------------------------------------------------------- observing
+
+
+def observing(t: Tick) -> bool:
+    stage = t.stage
+    index = t.state.stage_index
+    label = stage_label(t.plan, index)
+    window = stage_window(t.plan, t.state)
+    fired = [
+        j
+        for j in judge(t.observation, window, triggers(t.plan, index))
+        if j.verdict is Verdict.FAIL and j.text not in t.state.overridden
+    ]
+    if fired:
+        said = "; ".join(f"{j.text} ({j.reason})" for j in fired)
+        plural = "s" if len(fired) > 1 else ""
+        return fire(t, f"{label}: rollback trigger{plural} fired: {said}", _texts(fired))
+    elapsed = t.state.bake_elapsed(t.now)
+    promoted = t.promoted_by
+    early = elapsed < stage.duration
+    if early and promoted is None:
+        return False
+    success = judge(t.observation, window, stage.success)
+    failing = [j for j in success if j.verdict is Verdict.FAIL]
+    if failing:
+        said = "; ".join(j.reason for j in failing)
+        if promoted is not None and early:
+            t.say(f"promote by {promoted} refused: {label} fails {said}; it keeps baking")
+            return False
+        return fire(t, f"{label} failed: {said}", _texts(failing))
+    requests = canary_requests(t.observation, window)
+    passed = "; ".join(j.reason for j in success) or "it has no success criteria"
+    if requests:
+        passed += f" over {requests:,} canary requests"
+    open_ = [j.text for j in success if j.verdict is not Verdict.PASS]
+    if stage.min_requests and requests < stage.min_requests:
+        open_.append(f"only {requests:,} of the {stage.min_requests:,} canary requests needed")
+    if promoted is not None:
+        still = f" (still open: {', '.join(open_)})" if open_ else ""
+        return _passed(
+            t,
+            f"{label} promoted by {promoted} after {seconds(elapsed)} of "
+            f"{seconds(stage.duration)}{still}",
+        )
+    if not open_:
+        return _passed(t, f"{label} passed: {passed}")
+    limit = hold_limit(stage.duration, t.plan.monitoring.interval)
+    if elapsed >= limit:
+        return fire(
+            t,
+            f"{label}: not enough data after {seconds(elapsed)} of baking ({', '.join(open_)})",
+        )
+    message = (
+        f"{label} has baked {seconds(stage.duration)} but is not decided yet "
+        f"({', '.join(open_)}); holding for up to {seconds(limit)} in all"
+    )
+    if t.state.reason != message:
+        t.update(reason=message)
+        t.say(message)
+    return False
+
+
+def _texts(judged: list[Judged]) -> tuple[str, ...]:
+    return tuple(j.text for j in judged)
+
+
+def _passed(t: Tick, reason: str) -> bool:
+    nxt = t.state.stage_index + 1
+    env = t.environment.name
+    if nxt < len(t.plan.stages):
+        share = t.plan.stages[nxt].audience.percent
+        at = f" at {percent(share)}" if share is not None else ""
+        full = f"{reason}; moving to {stage_label(t.plan, nxt)}{at}"
+        t.notify("stage_passed", full)
+        return start_stage(t, nxt, full)
+    full = f"{reason}; {env} is fully rolled out, validating it"
+    t.notify("stage_passed", full)
+    return start_validation(t, full)
