@@ -272,3 +272,21 @@ def test_a_server_address_that_would_change_the_config_is_refused(bad: str, tmp_
     )
     with pytest.raises(TrafficError, match="cannot go into an nginx config"):
         NginxTrafficRouter(spec, RouterContext(version="v2", environment="t", base_dir=tmp_path))
+
+
+def test_an_nginx_that_cannot_be_started_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    upstream = tmp_path / "upstream.conf"
+    upstream.write_text("upstream app { server 127.0.0.1:1; }\n")
+    spec = NginxRouter(
+        type="nginx",
+        config_file=str(upstream),
+        upstream="app",
+        stable="127.0.0.1:1",
+        canary="127.0.0.1:2",
+        nginx=str(tmp_path / "no-nginx-here"),
+    )
+    router = NginxTrafficRouter(spec, RouterContext(version="v2", environment="t"))
+
+    with pytest.raises(TrafficError, match="could not be started"):
+        router.set_weight(5, key="r1:stage-1:1")
+    assert upstream.read_text() == "upstream app { server 127.0.0.1:1; }\n"

@@ -210,7 +210,7 @@ class NginxTrafficRouter:
         last = ""
         while True:
             try:
-                response = httpx.get(url, timeout=5.0)
+                response = httpx.get(url, timeout=min(5.0, max(self.reload_timeout, 0.5)))
                 if token in response.text:
                     return
                 last = f"HTTP {response.status_code}: {tail(response.text, 200)!r}"
