@@ -79,12 +79,40 @@ def explain(
 ) -> list[Located]:
     """Turn pydantic's errors for ``source.data`` validated as ``model`` into placed problems."""
     walked = _drop_misspelt_missing([_Walked.of(model, error) for error in errors])
+    walked = [item for item in walked if not _about_replaced(item.path, source)]
     kept = _drop_too_short(_pick_union_branches(walked), source)
-    located = [_Explainer(source, item).located() for item in kept]
+    located = _merge_missing([_Explainer(source, item).located() for item in kept])
     unique: dict[tuple[Path, str], Located] = {}
     for item in located:
         unique.setdefault((item.path, item.message), item)
     return list(unique.values())
+
+
+_MISSING = "missing required key "
+
+
+def _merge_missing(located: list[Located]) -> list[Located]:
+    """One "missing required keys 'stable' and 'canary'" per mapping, not one per key."""
+
+    def plain_missing(item: Located) -> bool:
+        return item.message.startswith(_MISSING) and "(" not in item.message
+
+    names: dict[Path, list[str]] = {}
+    for item in located:
+        if plain_missing(item):
+            names.setdefault(item.path, []).append(item.message.removeprefix(_MISSING))
+    result: list[Located] = []
+    done: set[Path] = set()
+    for item in located:
+        if not plain_missing(item):
+            result.append(item)
+        elif item.path not in done:
+            done.add(item.path)
+            keys = names[item.path]
+            listed = keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + " and " + keys[-1]
+            message = f"{_MISSING.replace('key ', 'keys ') if len(keys) > 1 else _MISSING}{listed}"
+            result.append(Located(item.path, item.line, item.column, message))
+    return result
 
 
 # --------------------------------------------------------------------------- walking a loc
@@ -182,6 +210,16 @@ def _tags(member: Any) -> tuple[Any, ...]:
 
 
 # --------------------------------------------------------------------------- one error per mistake
+
+
+def _about_replaced(path: Path, source: Source) -> bool:
+    """Whether an error is about a value reading already reported and replaced (or its list)."""
+    for problem in source.problems:
+        if problem.replaced and (
+            path[: len(problem.path)] == problem.path or path == problem.path[:-1]
+        ):
+            return True
+    return False
 
 
 def _drop_misspelt_missing(walked: list[_Walked]) -> list[_Walked]:
@@ -383,7 +421,7 @@ class _Explainer:
         if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
             return self.not_mapping(found)
         if kind in _BOUNDS:
-            return f"{_BOUNDS[kind]} {next(iter(self.ctx.values()))}, found {found}"
+            return f"{_BOUNDS[kind]} {describe(next(iter(self.ctx.values())))}, found {found}"
         if kind == "value_error":
             return self.error["msg"].removeprefix("Value error, ")
         if kind == "assertion_error":

@@ -24,6 +24,7 @@ problem, at ruamel's line and column.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,12 +72,17 @@ class Place:
 
 @dataclass(frozen=True)
 class SourceProblem:
-    """A problem found while reading YAML, before the plan's own rules apply."""
+    """A problem found while reading YAML, before the plan's own rules apply.
+
+    ``replaced`` says the value at ``path`` was replaced by a stand-in (None, or the text
+    without its tag), so the model's complaints about that value would only repeat this one.
+    """
 
     line: int
     column: int
     path: Path
     message: str
+    replaced: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,10 @@ def read_yaml(text: str) -> Source:
     """Read one YAML document. The data is None with a problem when the text is not usable."""
     yaml = YAML(typ="rt")
     try:
-        root = yaml.compose(text)
+        with warnings.catch_warnings():
+            # A reused anchor is legal YAML (the later one wins); ruamel warns on stderr.
+            warnings.simplefilter("ignore")
+            root = yaml.compose(text)
     except MarkedYAMLError as exc:
         return _unreadable(_syntax_problem(exc))
     except ReaderError as exc:
@@ -148,26 +157,24 @@ _SYNTAX_HINTS = (
         "expected a single document",
         "the file holds more than one YAML document ('---'); a plan is one document",
     ),
-    ("found unexpected end of stream", "the file ends inside a quoted string; close the quote"),
+    ("found unexpected end of stream", "this quoted string is never closed"),
     ("found duplicate anchor", "this anchor (&name) is already defined above"),
 )
 
 
 def _syntax_problem(exc: MarkedYAMLError) -> SourceProblem:
     mark = exc.problem_mark or exc.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = str(exc.problem or exc.context or "not valid YAML")
+    if "end of stream" in problem and "quoted" in str(exc.context) and exc.context_mark:
+        mark = exc.context_mark  # where the unclosed string opens, not the end of the file
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     for needle, plain in _SYNTAX_HINTS:
-        if needle in problem:
+        if needle in problem or needle in str(exc.context):
             return SourceProblem(line, column, (), f"YAML syntax: {plain}")
-    context = f" {exc.context}" if exc.context else ""
     if "expected <block end>" in problem:
-        return SourceProblem(
-            line,
-            column,
-            (),
-            f"YAML syntax: bad indentation ({problem.replace('<', '').replace('>', '')}{context})",
-        )
+        message = "bad indentation: this line does not line up with the lines above it"
+        return SourceProblem(line, column, (), f"YAML syntax: {message}")
+    context = f" {exc.context}" if exc.context else ""
     return SourceProblem(line, column, (), f"YAML syntax: {problem}{context}")
 
 
@@ -188,6 +195,13 @@ def _kind(node: Node) -> str:
     return f"the text '{node.value}'"
 
 
+def _scalar_text(node: Node) -> str:
+    # ruamel's scanner marks where a folded (>) scalar was folded with BEL characters, for
+    # round-tripping; they are not part of the value.
+    text = str(node.value)
+    return text.replace("\a", "") if getattr(node, "style", None) == ">" else text
+
+
 @dataclass
 class _Builder:
     """Walks the composed node graph once, building data and recording places and problems."""
@@ -205,12 +219,12 @@ class _Builder:
             if self.count == _MAX_NODES + 1:
                 line, column = _mark(node)
                 message = "the plan expands to too many values (aliases inside aliases?)"
-                self.problems.append(SourceProblem(line, column, path, message))
+                self.problems.append(SourceProblem(line, column, path, message, replaced=True))
             return None
         if id(node) in self.active:
             line, column = _mark(node)
             message = "this alias refers to a value that contains it"
-            self.problems.append(SourceProblem(line, column, path, message))
+            self.problems.append(SourceProblem(line, column, path, message, replaced=True))
             return None
         self.record(node, path, key)
         self.active.add(id(node))
@@ -233,7 +247,7 @@ class _Builder:
         elif isinstance(node, SequenceNode):
             style, text = "sequence", ""
         else:
-            style, text = getattr(node, "style", None) or "", str(node.value)
+            style, text = getattr(node, "style", None) or "", _scalar_text(node)
             if key is not None and node.tag == _TAG + "null" and text == "":
                 # An empty value has no place of its own (ruamel puts it on the next line);
                 # the key is where the user will look.
@@ -285,7 +299,7 @@ class _Builder:
 
     def scalar(self, node: ScalarNode, path: Path) -> Any:
         tag = str(node.tag)
-        text = str(node.value)
+        text = _scalar_text(node)
         if tag in (_TAG + "str", _TAG + "timestamp"):
             return text
         if tag == _TAG + "null":
@@ -296,6 +310,7 @@ class _Builder:
             value = self.yaml.constructor.construct_object(node, deep=True)
             return int(value) if tag == _TAG + "int" else float(value)
         line, column = _mark(node)
-        message = f"unsupported YAML tag '{node.tag}'; write the value without a tag"
-        self.problems.append(SourceProblem(line, column, path, message))
+        shown = tag.replace(_TAG, "!!")
+        message = f"unsupported YAML tag '{shown}'; write the value without a tag"
+        self.problems.append(SourceProblem(line, column, path, message, replaced=True))
         return text

@@ -23,7 +23,11 @@ def closest(word: str, options: Iterable[str]) -> str | None:
     """The option most like ``word`` (ignoring case), or None when none is close."""
     choices = {option.lower(): option for option in options}
     found = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=_CUTOFF)
-    return choices[found[0]] if found else None
+    if found:
+        return choices[found[0]]
+    # An abbreviation ('prom' for 'prometheus') is too short for difflib to pair up.
+    starting = [option for lowered, option in choices.items() if lowered.startswith(word.lower())]
+    return starting[0] if len(word) >= 3 and len(starting) == 1 else None
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -44,7 +48,7 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return str(value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
     if isinstance(value, str):
         return repr(value)
     if isinstance(value, dict):

@@ -7,6 +7,7 @@ rules, and the choices behind them:
 Names and references
   - environment names, flag keys and stage names are unique;
   - every flag named by the strategy, a stage, a flag router or a rollback step is in ``flags``;
+  - a flag's ``default`` and ``serve`` are the same type (both true/false, numbers or text);
   - a stage that ramps through the flag router (the default router) has a flag to ramp: its
     own ``flag``, the router's, or the strategy's;
   - a rollback ``traffic:`` step has a router to act on (an explicit ``traffic`` router, or the
@@ -67,6 +68,7 @@ def cross_check(plan: Plan) -> list[Finding]:
     """
     checks = (
         _unique_names,
+        _flag_values,
         _flag_references,
         _stage_flags,
         _criteria_metrics,
@@ -111,6 +113,23 @@ def _unique_names(plan: Plan) -> Iterator[Finding]:
             seen.add(instance)
 
 
+def _value_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    return "a number" if isinstance(value, int | float) else "text"
+
+
+def _flag_values(plan: Plan) -> Iterator[Finding]:
+    for index, flag in enumerate(plan.flags):
+        default, serve = _value_kind(flag.default), _value_kind(flag.serve)
+        if default != serve:
+            yield (
+                ("flags", index, "serve"),
+                f"'serve' is {serve} but 'default' is {default}: a flag serves one type of "
+                "value, so that every SDK reads it the same way",
+            )
+
+
 def _flag_references(plan: Plan) -> Iterator[Finding]:
     keys = [flag.key for flag in plan.flags]
 
@@ -146,24 +165,45 @@ def _flag_routed(plan: Plan) -> list[tuple[int, FlagRouter | None]]:
     ]
 
 
+def _unflagged_environment(plan: Plan) -> str | None:
+    """A staged environment using the flag router with no flag to fall back on, if any.
+
+    A stage ramps its own ``flag``, else the router's, else the strategy's. A rolling rollout
+    moves instances, not a flag, so it needs none.
+    """
+    if plan.strategy.flag is not None or plan.strategy.type == "rolling":
+        return None
+    for index, router in _flag_routed(plan):
+        if router is None or not router.flag:
+            return plan.environments[index].name
+    return None
+
+
+def _unflagged_stages(plan: Plan) -> tuple[str | None, list[int], bool]:
+    """(environment, stages with nothing to ramp, whether that is every ramping stage)."""
+    env = _unflagged_environment(plan)
+    ramping = [i for i, stage in enumerate(plan.stages) if stage.audience.percent is not None]
+    if env is None:
+        return None, [], False
+    lacking = [i for i in ramping if plan.stages[i].flag is None]
+    return env, lacking, bool(lacking) and len(lacking) == len(ramping)
+
+
 def _stage_flags(plan: Plan) -> Iterator[Finding]:
-    routed = _flag_routed(plan)
-    # A rolling rollout moves instances, not a flag: its stages need no flag.
-    if not routed or plan.strategy.flag is not None or plan.strategy.type == "rolling":
+    env, lacking, every = _unflagged_stages(plan)
+    reason = f"environment '{env}' moves traffic with the flag router (the default)"
+    if every:
+        yield (
+            ("strategy",),
+            f"no flag to ramp: {reason}; set 'strategy.flag', or give the environment "
+            "another 'traffic' router",
+        )
         return
-    router_flags = [router.flag for _, router in routed if router is not None and router.flag]
-    if len(router_flags) == len(routed):
-        return
-    env_index = next(index for index, router in routed if router is None or not router.flag)
-    env = plan.environments[env_index].name
-    for index, stage in enumerate(plan.stages):
-        if stage.flag is None and stage.audience.percent is not None:
-            yield (
-                ("stages", index),
-                f"no flag to ramp in environment '{env}' (its traffic goes through the flag "
-                "router): set 'strategy.flag', this stage's 'flag', or the environment's "
-                "'traffic' router",
-            )
+    for index in lacking:
+        yield (
+            ("stages", index),
+            f"no flag to ramp: {reason}; set this stage's 'flag' or 'strategy.flag'",
+        )
 
 
 # --------------------------------------------------------------------------- metrics
@@ -190,9 +230,11 @@ def _kind_of(plan: Plan, name: str) -> MetricKind | None:
 def _unknown_metric(plan: Plan, name: str) -> str:
     options = [*_BUILTIN_METRICS, *plan.monitoring.metrics]
     hint = did_you_mean(name, options)
+    if hint:
+        return f"unknown metric '{name}'{hint}"
     return (
-        f"unknown metric '{name}'{hint}: the built-in metrics are error_rate and latency_pNN "
-        "(latency_p99, latency_p99.9, ...); define others under 'monitoring.metrics'"
+        f"unknown metric '{name}': define it under 'monitoring.metrics' (built in are "
+        "error_rate and latency_pNN, such as latency_p99 or latency_p99.9)"
     )
 
 
@@ -349,7 +391,8 @@ def _rollback_steps(plan: Plan) -> Iterator[Finding]:
                 (*path, "migrate"),
                 "a migration rollback needs a 'migrations' section (tool, database_url, ...)",
             )
-        if step.traffic is not None and not _has_router(plan):
+        # With no flag anywhere, the strategy-level "no flag to ramp" already says it all.
+        if step.traffic is not None and not _has_router(plan) and not _unflagged_stages(plan)[2]:
             yield (
                 (*path, "traffic"),
                 "no traffic router to act on: give an environment a 'traffic' router, or set "
@@ -397,12 +440,10 @@ def _communication(plan: Plan) -> Iterator[Finding]:
                     hint = did_you_mean(name, stages) or _known(stages)
                     yield path, f"no stage is called '{name}'{hint}"
             elif moment not in MOMENTS:
-                hint = did_you_mean(moment, MOMENTS)
-                yield (
-                    path,
-                    f"unknown moment '{moment}'{hint}: expected one of {quoted(MOMENTS)} or "
-                    "'stage:<stage name>'",
+                hint = did_you_mean(moment, MOMENTS) or (
+                    f": expected one of {quoted(MOMENTS)} or 'stage:<stage name>'"
                 )
+                yield path, f"unknown moment '{moment}'{hint}"
 
 
 # --------------------------------------------------------------------------- checklist

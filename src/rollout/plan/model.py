@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from rollout.plan.types import CriterionField, Name, Percent, Seconds
 
@@ -349,6 +350,12 @@ class Audience(Section):
     @classmethod
     def _from_scalar(cls, value: Any) -> Any:
         # `audience: 5%` and `audience: 5` mean a percentage.
+        if isinstance(value, str) and not any(char.isdigit() for char in value):
+            raise PydanticCustomError(
+                "percent",
+                "expected a percentage like 25 or 25%, found {found}; for a segment write {hint}",
+                {"found": repr(value), "hint": f"'audience: {{segment: {value}}}'"},
+            )
         return {"percent": value} if isinstance(value, int | float | str) else value
 
     @model_validator(mode="after")

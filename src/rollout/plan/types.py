@@ -24,6 +24,8 @@ from rollout.plan.durations import parse_duration
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$", re.IGNORECASE)
 _PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%?\s*$")
+# A duration starts with its number ("15m", ".5h", "-5s" is refused later with its own reason).
+_NUMBER_START = re.compile(r"^\s*[-+.0-9]")
 
 
 def _percent(value: Any) -> float:
@@ -46,7 +48,8 @@ def _percent(value: Any) -> float:
 
 
 def _seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    not_a_number = isinstance(value, str) and not _NUMBER_START.match(value)
+    if not_a_number or isinstance(value, bool) or not isinstance(value, str | int | float):
         raise PydanticCustomError(
             "duration", "expected a duration like 90s, 15m, 2h or 1d, found {found}",
             {"found": describe(value)},
