@@ -1,0 +1,543 @@
+"""Judge criteria on a stage's measurements: PASS, FAIL, INCONCLUSIVE or ERROR, with a reason.
+
+Semantics, per criterion form (``final`` says the stage's duration is over):
+
+- **Threshold** (``error_rate < 1%``, ``latency_p99 < 300ms``): the canary's figure over the
+  whole window (all intervals pooled) against the value.
+- **Relative to control** (``latency_p99 <= control * 1.10``): the canary's figure against
+  ``control * factor + offset``, both over the window.
+- **No regression / no drop / no increase** (``error_rate: no regression > 5%``): the
+  anytime-valid sequential test of :mod:`rollout.analysis.sequential`.
+
+Every criterion has a bad side (failing it, for a ``success`` criterion; firing it, for a
+``rollback`` trigger), and FAIL needs *evidence* that the canary is on it: an anytime-valid
+test reaching ``1/alpha`` (a total count, which is exact, needs none). So a rollback never
+rests on noise and checking every tick does not inflate false rollbacks. Without that
+evidence:
+
+- a success criterion is INCONCLUSIVE until ``final``; then its point figure decides (PASS or
+  FAIL) for thresholds and relative limits, and "no regression shown" is a PASS;
+- a rollback trigger is PASS while the canary is on the good side, INCONCLUSIVE (the stage
+  holds) while it looks past the trigger without evidence yet.
+
+No PASS without data: each arm compared needs ``min_requests`` requests (measurements, for a
+mean), a conversion needs ``min_events`` conversions per arm, and a latency comparison needs
+enough earlier control requests to know its percentile (1,000 for p99). Before that the verdict
+is INCONCLUSIVE with a reason like ``no data yet: 0 canary requests in the window (need 200)``.
+
+``CriterionResult.numbers`` keys (present when defined): ``canary_requests``,
+``control_requests`` (traffic behind each figure), ``canary_value``, ``control_value``,
+``limit``, ``ratio`` (canary / control), ``canary_events``, ``control_events``, ``e_value``,
+``p_value``, ``alpha``, ``canary_slow_share``, ``control_slow_share``, ``slow_threshold_ms``.
+
+Several criteria in one stage each keep their own ``alpha``: the stage's false-rollback rate is
+at most the sum over its sequential criteria.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from rollout.analysis import _format as fmt
+from rollout.analysis import _measures as m
+from rollout.analysis._evidence import Evidence, SlowShares, one_sample, two_sample
+from rollout.analysis.observation import ArmStats, Interval, MetricSeries, MetricSpec, pool
+from rollout.analysis.sequential import DEFAULT_ALPHA, reference_size
+from rollout.analysis.verdict import CriterionResult, SeriesPoint, StageVerdict, Verdict, combine
+from rollout.plan.criteria import Comparison, Criterion, NoRegression, RelativeToControl, Threshold
+
+__all__ = [
+    "DEFAULT_MIN_EVENTS",
+    "DEFAULT_MIN_REQUESTS",
+    "Role",
+    "judge",
+    "judge_against_baseline",
+    "judge_stage",
+]
+
+Role = Literal["success", "rollback"]
+DEFAULT_MIN_REQUESTS = 200
+DEFAULT_MIN_EVENTS = 5
+TAU_RATIO = 0.1  # the means test's prior expects effects of about 10 % of the compared value
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One criterion being judged, with everything the helpers below need."""
+
+    text: str
+    spec: MetricSpec
+    intervals: Sequence[Interval]
+    role: Role
+    final: bool
+    alpha: float
+    min_requests: int
+    min_events: int
+
+    def result(
+        self,
+        verdict: Verdict,
+        reason: str,
+        numbers: dict[str, float | None],
+        series: tuple[SeriesPoint, ...] = (),
+    ) -> CriterionResult:
+        clean = {k: float(v) for k, v in numbers.items() if v is not None}
+        return CriterionResult(self.text, verdict, reason, clean, series)
+
+
+def judge(
+    criterion: Criterion,
+    spec: MetricSpec,
+    intervals: Sequence[Interval],
+    *,
+    role: Role,
+    final: bool = False,
+    alpha: float = DEFAULT_ALPHA,
+    min_requests: int = DEFAULT_MIN_REQUESTS,
+    min_events: int = DEFAULT_MIN_EVENTS,
+) -> CriterionResult:
+    """The verdict on ``criterion`` over ``intervals`` (the stage window, oldest first).
+
+    >>> from rollout.plan.criteria import parse_criterion
+    >>> from rollout.analysis.observation import infer_metric_spec
+    >>> spec = infer_metric_spec("error_rate")
+    >>> data = [Interval(0, 60, ArmStats(4180, 88), ArmStats(41800, 418))]
+    >>> r = judge(parse_criterion("error_rate: no regression"), spec, data, role="success")
+    >>> r.verdict.value, r.reason
+    ('fail', 'canary errors 2.1% vs control 1.0% (2.1x) over 4,180 canary requests; a gap \
+this big by chance is less likely than 1 in 1,000,000')
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be between 0 and 1, not {alpha}")
+    case = _Case(str(criterion), spec, intervals, role, final, alpha, min_requests, min_events)
+    problem = _problem(criterion, spec, intervals)
+    if problem is not None:
+        return case.result(Verdict.ERROR, problem, {})
+    if isinstance(criterion, Threshold):
+        return _threshold(case, criterion)
+    if isinstance(criterion, RelativeToControl):
+        return _relative(case, criterion.op, criterion.factor, criterion.offset)
+    return _no_regression(case, criterion)
+
+
+def judge_stage(
+    success: Sequence[Criterion],
+    rollback: Sequence[Criterion],
+    data: Mapping[str, MetricSeries],
+    *,
+    final: bool,
+    alpha: float = DEFAULT_ALPHA,
+    min_requests: int = DEFAULT_MIN_REQUESTS,
+    min_events: int = DEFAULT_MIN_EVENTS,
+) -> StageVerdict:
+    """Judge a stage's success criteria and rollback triggers on ``data`` (by metric name)
+    and combine them (see :func:`rollout.analysis.verdict.combine`). A metric missing from
+    ``data`` makes its criteria INCONCLUSIVE: no data is never a pass."""
+    results = []
+    for role, criteria in (("success", success), ("rollback", rollback)):
+        for criterion in criteria:
+            series = data.get(criterion.metric)
+            if series is None:
+                results.append(
+                    CriterionResult(
+                        str(criterion),
+                        Verdict.INCONCLUSIVE,
+                        f"no data yet: {criterion.metric} has no measurements in the window",
+                    )
+                )
+                continue
+            results.append(
+                judge(
+                    criterion,
+                    series.spec,
+                    series.intervals,
+                    role="success" if role == "success" else "rollback",
+                    final=final,
+                    alpha=alpha,
+                    min_requests=min_requests,
+                    min_events=min_events,
+                )
+            )
+    return combine(results, final=final)
+
+
+def judge_against_baseline(
+    spec: MetricSpec,
+    window: ArmStats,
+    baseline: float,
+    tolerance: float,
+    *,
+    end: float = 0.0,
+    final: bool = True,
+    alpha: float = DEFAULT_ALPHA,
+    min_requests: int = DEFAULT_MIN_REQUESTS,
+    min_events: int = DEFAULT_MIN_EVENTS,
+) -> CriterionResult:
+    """Post-deployment checks ("no error rate spike", "performance within baseline"): the new
+    version's ``window`` against ``baseline`` (criterion units) allowing a relative
+    ``tolerance`` (0.5 = 50 % worse) in the metric's bad direction. It is the threshold
+    ``metric <= baseline * (1 + tolerance)`` (``>= baseline * (1 - tolerance)`` when higher is
+    better), judged like a success criterion; the reason names the baseline.
+
+    >>> from rollout.analysis.observation import infer_metric_spec
+    >>> r = judge_against_baseline(infer_metric_spec("error_rate"), ArmStats(5000, 20), 0.004, 0.5)
+    >>> r.verdict.value, r.reason
+    ('pass', 'error rate 0.40% is within the limit of 0.6% (baseline 0.4% + 50%) over 5,000 \
+canary requests')
+    """
+    if tolerance < 0:
+        raise ValueError(f"a tolerance cannot be negative ({tolerance})")
+    if spec.higher_is_better:
+        criterion = Threshold(spec.name, ">=", baseline * (1.0 - tolerance), spec.unit)
+        sign = "-"
+    else:
+        criterion = Threshold(spec.name, "<=", baseline * (1.0 + tolerance), spec.unit)
+        sign = "+"
+    note = (
+        f" (baseline {m.show_limit(spec, baseline, per_request=False)} "
+        f"{sign} {fmt.limit_percent(tolerance)})"
+    )
+    intervals = (Interval(end, end, window, ArmStats()),)
+    case = _Case(str(criterion), spec, intervals, "success", final, alpha, min_requests,
+                 min_events)  # fmt: skip
+    problem = _problem(criterion, spec, intervals)
+    if problem is not None:
+        return case.result(Verdict.ERROR, problem, {})
+    return _threshold(case, criterion, limit_note=note)
+
+
+# --------------------------------------------------------------------------- the three forms
+
+
+def _threshold(case: _Case, c: Threshold, *, limit_note: str = "") -> CriterionResult:
+    spec = case.spec
+    total = spec.kind == "count"  # a count threshold is on the total, not a rate
+    canary = pool(i.canary for i in case.intervals)
+    n = m.exposures(spec, canary)
+    v = m.value(spec, canary, per_request=not total)
+    bad_up = (c.op in ("<", "<=")) == (case.role == "success")
+    evidence = None
+    if not total:
+        evidence = one_sample(spec, case.intervals, limit=c.value,
+                              direction="up" if bad_up else "down", alpha=case.alpha,
+                              tau_ratio=TAU_RATIO)  # fmt: skip
+    running = m.cumulative(case.intervals)
+    chart = m.series(spec, running, factor=None, offset=c.value, per_request=not total,
+                     with_control=not total)  # fmt: skip
+    numbers: dict[str, float | None] = {"canary_requests": n, "canary_value": v, "limit": c.value}
+    if total:
+        numbers["canary_events"] = canary.events
+    numbers.update(_test_numbers(evidence))
+    bad_now = v is not None and _on_bad_side(v, c.op, c.value, case.role)
+    words = _position(case.role, c.op, bad_now, v == c.value)
+    said = (
+        f"{m.label(spec)} {m.show(spec, v, per_request=not total)} {_with_verb(words)} "
+        f"{m.show_limit(spec, c.value, per_request=not total)}{limit_note} "
+        f"over {fmt.count(n)} canary {m.noun(spec)}"
+    )
+
+    def done(verdict: Verdict, reason: str) -> CriterionResult:
+        return case.result(verdict, reason, numbers, chart)
+
+    if evidence is not None and evidence.result.rejected:
+        return done(Verdict.FAIL, f"{said}; {_beyond_chance(evidence)}")
+    if total and bad_now and bad_up:
+        return done(Verdict.FAIL, said)  # counts only grow: once past, for good
+    short = _shortfall(case, both=False)
+    if short is not None:
+        return done(Verdict.INCONCLUSIVE, short)
+    if case.role == "success":
+        if not case.final:
+            return done(Verdict.INCONCLUSIVE, f"so far {said}; judged when the stage ends")
+        if bad_now:
+            return done(Verdict.FAIL, said)
+    elif bad_now:
+        if evidence is None:
+            return done(Verdict.FAIL, said)
+        return done(Verdict.INCONCLUSIVE, f"{said}, but {_not_yet(evidence)}; watching")
+    short = _event_shortfall(case, False)
+    return done(Verdict.PASS, said) if short is None else done(Verdict.INCONCLUSIVE, short)
+
+
+def _relative(case: _Case, op: Comparison, factor: float, offset: float) -> CriterionResult:
+    spec = case.spec
+    canary = pool(i.canary for i in case.intervals)
+    control = pool(i.control for i in case.intervals)
+    c_v, b_v = m.value(spec, canary), m.value(spec, control)
+    limit = factor * b_v + offset if b_v is not None else None
+    bad_up = (op in ("<", "<=")) == (case.role == "success")
+    evidence = two_sample(spec, case.intervals, factor=factor, offset=offset,
+                          direction="up" if bad_up else "down", alpha=case.alpha,
+                          tau_ratio=TAU_RATIO)  # fmt: skip
+    chart = m.series(spec, m.cumulative(case.intervals), factor=factor, offset=offset)
+    numbers = _compare_numbers(spec, canary, control, c_v, b_v, limit, evidence)
+    bad_now = c_v is not None and limit is not None and _on_bad_side(c_v, op, limit, case.role)
+    words = _position(case.role, op, bad_now, c_v == limit)
+    target = _relative_target(spec, factor, offset, limit)
+    head = _head(spec, canary, c_v, b_v, allowed="")
+    said = f"{head}; {words} {target}"
+
+    def done(verdict: Verdict, reason: str) -> CriterionResult:
+        return case.result(verdict, reason, numbers, chart)
+
+    if evidence is not None and evidence.result.rejected:
+        if bad_now:
+            return done(Verdict.FAIL, f"{said}, and {_beyond_chance(evidence)}")
+        when = _when(evidence.result.crossed_at)
+        return done(
+            Verdict.FAIL,
+            f"{said} now, but it went past {target} at {when}, beyond chance "
+            f"(less likely than {fmt.one_in(evidence.result.e_max)})",
+        )
+    short = _shortfall(case, both=True)
+    if short is not None:
+        return done(Verdict.INCONCLUSIVE, short)
+    if case.role == "success":
+        if not case.final:
+            return done(Verdict.INCONCLUSIVE, f"{said} so far; judged when the stage ends")
+        if bad_now:
+            return done(Verdict.FAIL, said)
+    elif bad_now:
+        if evidence is None:
+            return done(Verdict.FAIL, said)
+        return done(Verdict.INCONCLUSIVE, f"{said}, but {_not_yet(evidence)}; watching")
+    short = _event_shortfall(case, True)
+    return done(Verdict.PASS, said) if short is None else done(Verdict.INCONCLUSIVE, short)
+
+
+def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
+    spec = case.spec
+    worse_up = c.direction == "up" or (c.direction == "auto" and not spec.higher_is_better)
+    factor = 1.0 + c.tolerance if worse_up else 1.0 - c.tolerance
+    canary = pool(i.canary for i in case.intervals)
+    control = pool(i.control for i in case.intervals)
+    c_v, b_v = m.value(spec, canary), m.value(spec, control)
+    evidence = two_sample(spec, case.intervals, factor=factor, offset=0.0,
+                          direction="up" if worse_up else "down", alpha=case.alpha,
+                          tau_ratio=TAU_RATIO)  # fmt: skip
+    assert evidence is not None  # a latency drop was refused in _problem
+    chart = m.series(spec, m.cumulative(case.intervals), factor=factor, offset=0.0)
+    limit = factor * b_v if b_v is not None else None
+    numbers = _compare_numbers(spec, canary, control, c_v, b_v, limit, evidence)
+    allowed = ""
+    if c.tolerance:
+        allowed = f"{'up' if worse_up else 'down'} to {fmt.ratio(factor)} allowed"
+    said = _head(spec, canary, c_v, b_v, allowed=allowed) + _slow_words(spec, evidence.slow)
+
+    def done(verdict: Verdict, reason: str) -> CriterionResult:
+        return case.result(verdict, reason, numbers, chart)
+
+    if evidence.result.rejected:
+        return done(Verdict.FAIL, f"{said}; {_beyond_chance(evidence)}")
+    short = _shortfall(case, both=True) or _event_shortfall(case, True)
+    if short is not None:
+        return done(Verdict.INCONCLUSIVE, short)
+    if case.role == "rollback":
+        return done(Verdict.PASS, f"{said}; no regression shown so far")
+    if case.final:
+        return done(Verdict.PASS, f"{said}; no regression shown by the end of the stage")
+    progress = (
+        _not_yet(evidence) if evidence.result.e_value >= 2 else "no sign of a regression so far"
+    )
+    return done(Verdict.INCONCLUSIVE, f"{said}; {progress}; judged when the stage ends")
+
+
+# --------------------------------------------------------------------------- words
+
+
+def _position(role: Role, op: Comparison, bad: bool, equal: bool) -> str:
+    """Where the canary stands against the line: ``above the limit of``, ``below the
+    rollback trigger of``, ``at the minimum of`` ..."""
+    below_is_bad = op in (">", ">=")  # for a success criterion
+    if role == "success":
+        noun = "the minimum of" if below_is_bad else "the limit of"
+        if equal:
+            return f"at {noun}"
+        if not bad:
+            return f"meets {noun}" if below_is_bad else f"within {noun}"
+        return f"below {noun}" if below_is_bad else f"above {noun}"
+    if equal:
+        return "at the rollback trigger of"
+    fires_above = op in (">", ">=")
+    return f"{'above' if fires_above == bad else 'below'} the rollback trigger of"
+
+
+def _with_verb(words: str) -> str:
+    return words if words.startswith("meets") else f"is {words}"
+
+
+def _on_bad_side(v: float, op: Comparison, limit: float, role: Role) -> bool:
+    holds = {"<": v < limit, "<=": v <= limit, ">": v > limit, ">=": v >= limit}[op]
+    return not holds if role == "success" else holds
+
+
+def _head(
+    spec: MetricSpec, canary: ArmStats, c_v: float | None, b_v: float | None, *, allowed: str
+) -> str:
+    """``canary errors 2.1% vs control 1.0% (2.1x) over 4,180 canary requests``."""
+    inside = [fmt.ratio(c_v / b_v)] if c_v is not None and b_v else []
+    if allowed:
+        inside.append(allowed)
+    gap = f" ({'; '.join(inside)})" if inside else ""
+    return (
+        f"canary {m.arm_label(spec)} {m.show(spec, c_v)} vs control {m.show(spec, b_v)}"
+        f"{m.rate_suffix(spec)}{gap} over {fmt.count(m.exposures(spec, canary))} "
+        f"canary {m.noun(spec)}"
+    )
+
+
+def _relative_target(spec: MetricSpec, factor: float, offset: float, limit: float | None) -> str:
+    """``1.1x control (297 ms)``, ``control + 20 ms (290 ms)``, ``2x control + 0.5% (2.5%)``."""
+    text = "control" if factor == 1.0 else f"{fmt.ratio(factor)} control"
+    if offset:
+        sign = "+" if offset > 0 else "-"
+        text += f" {sign} {m.show_limit(spec, abs(offset))}"
+    return f"{text} ({m.show(spec, limit)})" if limit is not None else text
+
+
+def _slow_words(spec: MetricSpec, slow: SlowShares | None) -> str:
+    if slow is None or slow.canary is None or slow.control is None or slow.threshold_ms is None:
+        return ""
+    return (
+        f"; {fmt.percent(slow.canary)} of canary requests were slower than the control's "
+        f"p{spec.percentile:g} ({fmt.millis(slow.threshold_ms)}), against "
+        f"{fmt.percent(slow.control)} of control requests"
+    )
+
+
+def _beyond_chance(evidence: Evidence) -> str:
+    return f"a gap this big by chance is less likely than {fmt.one_in(evidence.result.e_max)}"
+
+
+def _not_yet(evidence: Evidence) -> str:
+    e = evidence.result.e_value
+    return f"not yet beyond chance ({fmt.one_in(e)})" if e >= 2 else "not yet beyond chance"
+
+
+def _when(t: float | None) -> str:
+    if t is None:
+        return "an earlier point"
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# --------------------------------------------------------------------------- data checks
+
+
+def _shortfall(case: _Case, *, both: bool) -> str | None:
+    """Why there is too little traffic to judge yet, or None."""
+    spec = case.spec
+    arms = ("canary", "control") if both else ("canary",)
+    for arm in arms:
+        n = sum(m.exposures(spec, getattr(i, arm)) for i in case.intervals)
+        if n < case.min_requests:
+            lead = "no data yet" if n == 0 else "not enough data yet"
+            need = fmt.count(case.min_requests)
+            return f"{lead}: {fmt.count(n)} {arm} {m.noun(spec)} in the window (need {need})"
+    if both and spec.kind == "latency":
+        reference = reference_size(spec.quantile)
+        n = sum(i.control.latency_count for i in case.intervals[:-1])
+        if n < reference:
+            return (
+                f"not enough data yet: {fmt.count(n)} earlier control requests in the window "
+                f"(need {fmt.count(reference)} to know the control's p{spec.percentile:g})"
+            )
+    return None
+
+
+def _event_shortfall(case: _Case, both: bool) -> str | None:
+    """Conversions are the data of a conversion metric: too few of them is no data."""
+    if case.spec.kind != "conversion":
+        return None
+    for arm in ("canary", "control") if both else ("canary",):
+        k = sum(getattr(i, arm).conversions for i in case.intervals)
+        if k < case.min_events:
+            return (
+                f"not enough data yet: {fmt.count(k)} {arm} conversions in the window "
+                f"(need {case.min_events})"
+            )
+    return None
+
+
+def _test_numbers(evidence: Evidence | None) -> dict[str, float | None]:
+    if evidence is None:
+        return {}
+    r = evidence.result
+    found: dict[str, float | None] = {"e_value": r.e_value, "p_value": r.p_value, "alpha": r.alpha}
+    if evidence.slow is not None:
+        found["canary_slow_share"] = evidence.slow.canary
+        found["control_slow_share"] = evidence.slow.control
+        found["slow_threshold_ms"] = evidence.slow.threshold_ms
+    return found
+
+
+def _compare_numbers(  # noqa: PLR0917 (one private call site per form, all positional)
+    spec: MetricSpec,
+    canary: ArmStats,
+    control: ArmStats,
+    c_v: float | None,
+    b_v: float | None,
+    limit: float | None,
+    evidence: Evidence | None,
+) -> dict[str, float | None]:
+    numbers: dict[str, float | None] = {
+        "canary_requests": m.exposures(spec, canary),
+        "control_requests": m.exposures(spec, control),
+        "canary_value": c_v,
+        "control_value": b_v,
+        "limit": limit,
+        "ratio": c_v / b_v if c_v is not None and b_v else None,
+    }
+    if m.is_count_type(spec):
+        numbers["canary_events"] = m.events(spec, canary)
+        numbers["control_events"] = m.events(spec, control)
+    numbers.update(_test_numbers(evidence))
+    return numbers
+
+
+def _problem(criterion: Criterion, spec: MetricSpec, intervals: Sequence[Interval]) -> str | None:
+    """What makes the criterion impossible to judge on these data, or None."""
+    if criterion.metric != spec.name:
+        return f"the measurements are of {spec.name}, not {criterion.metric}"
+    unit = None
+    if isinstance(criterion, Threshold | RelativeToControl) and (
+        isinstance(criterion, Threshold) or criterion.offset != 0
+    ):
+        unit = criterion.unit
+    allowed = {"latency": ("ms", "number"), "count": ("number",)}.get(
+        spec.kind, ("ratio", "number")
+    )
+    if unit is not None and unit not in allowed:
+        wanted = {"ms": "a time such as 300ms", "number": "a plain number"}.get(allowed[0], "a %")
+        return f"{spec.name} is a {spec.kind.replace('_', ' ')} metric: write {wanted}"
+    if (
+        isinstance(criterion, NoRegression)
+        and spec.kind == "latency"
+        and (
+            criterion.direction == "down"
+            or (criterion.direction == "auto" and spec.higher_is_better)
+        )
+    ):
+        return f"{spec.name} cannot regress by dropping: use 'no regression' or 'no increase'"
+    accuracy = None
+    previous_end = -math.inf
+    for interval in intervals:
+        when = _when(interval.end)
+        if interval.end < interval.start or interval.end < previous_end:
+            return f"the measurements are out of time order (the interval ending {when})"
+        previous_end = interval.end
+        for arm in ("canary", "control"):
+            stats: ArmStats = getattr(interval, arm)
+            trouble = stats.problem()
+            if trouble is None and spec.kind == "count" and stats.events and not stats.requests:
+                trouble = f"{stats.events} events but no requests"
+            if trouble is not None:
+                return f"the {arm} data for the interval ending {when} are inconsistent: {trouble}"
+            if stats.latency is not None:
+                if accuracy is not None and stats.latency.relative_accuracy != accuracy:
+                    return "the latency sketches have different accuracies and cannot be combined"
+                accuracy = stats.latency.relative_accuracy
+    return None
