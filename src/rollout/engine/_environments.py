@@ -154,7 +154,7 @@ def _tasks(t: Tick) -> list[_Task]:
     command = env.deploy
     if command is not None:
         deploy_step = f"{env.name}/deploy"
-        what = "bring up the idle colour with" if blue_green else "deploy with"
+        what = "bring up the idle colour of" if blue_green else "deploy"
         tasks.append(
             _Task(
                 deploy_step,
@@ -164,7 +164,7 @@ def _tasks(t: Tick) -> list[_Task]:
                     rollout_id=rollout_id,
                     step=deploy_step,
                     attempt=attempt,
-                    description=f"{what} '{command.run}' in {env.name}",
+                    description=f"run '{command.run}' to {what} {env.name} with {t.state.version}",
                     environment=env.name,
                     command=command,
                     target="idle-colour" if blue_green else "environment",

@@ -114,11 +114,15 @@ def _manual(t: Tick, index: int, item: ChecklistItem) -> Progress:
         )
         entry = LedgerEntry(step, "sign_off", attempt, last, Outcome.ISSUED, at=t.now)
         t.put(entry)
+        if attempt > 1:
+            # Asking again (after a refusal and a retry): only what is said from now on counts.
+            kept = tuple(s for s in t.state.sign_offs if s.item != index)
+            t.update(sign_offs=kept)
     if entry.outcome is Outcome.DONE:
         return Progress.DONE
     if entry.outcome is Outcome.FAILED:
         return Progress.GAVE_UP
-    decisions = [s for s in t.state.sign_offs if s.item == index and s.at >= entry.at]
+    decisions = [s for s in t.state.sign_offs if s.item == index]
     if not decisions:
         return Progress.WAITING
     last_word = decisions[-1]

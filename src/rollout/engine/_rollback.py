@@ -195,7 +195,7 @@ def _action(t: Tick, index: int, step: RollbackStep, attempt: int) -> RunRollbac
             + (f" to {percent(change.percent)}" if change.percent is not None else "")
             + ({True: " (on)", False: " (off)", None: ""}[change.enabled]),
             environment=env.name,
-            key=change.key,
+            flag=change.key,
             percent=change.percent,
             enabled=change.enabled,
         )

@@ -138,7 +138,7 @@ def _roll(t: Tick, share: float, place: str) -> Progress | None:
         if progress is not Progress.DONE:
             return progress
         health = f"{name}/health"
-        progress = t.run(health, rolling.health_check.retries, partial(_health, t, health))
+        progress = t.run(health, rolling.health_check.retries, partial(_health, t, health, batch))
         if progress is Progress.WAITING:
             return progress
         if progress is Progress.GAVE_UP:
@@ -171,7 +171,7 @@ def _batch(t: Tick, step: str, batch: tuple[str, ...], attempt: int) -> Deploy:
     )
 
 
-def _health(t: Tick, step: str, attempt: int) -> RunCheck:
+def _health(t: Tick, step: str, batch: tuple[str, ...], attempt: int) -> RunCheck:
     rolling = t.plan.strategy.rolling
     assert rolling is not None
     return _strategy.check_action(
@@ -181,6 +181,7 @@ def _health(t: Tick, step: str, attempt: int) -> RunCheck:
         rollout_id=t.state.rollout_id,
         step=step,
         attempt=attempt,
+        on=batch,
     )
 
 

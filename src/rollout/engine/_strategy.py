@@ -84,7 +84,7 @@ def traffic_action(
             description=f"roll flag {key} out to {percent(share)} in {env.name}"
             + (f" (segment {segment})" if segment else ""),
             environment=env.name,
-            key=key,
+            flag=key,
             percent=share,
             enabled=True,
             segment=segment,
@@ -136,12 +136,14 @@ def check_action(
     rollout_id: str,
     step: str,
     attempt: int,
+    on: tuple[str, ...] = (),
 ) -> RunCheck:
+    where = f" on {', '.join(on)}" if on else ""
     return RunCheck(
         rollout_id=rollout_id,
         step=step,
         attempt=attempt,
-        description=f"run the {purpose} check '{check.name}' in {env.name}",
+        description=f"run the {purpose} check '{check.name}'{where} in {env.name}",
         environment=env.name,
         check=check,
         purpose=purpose,

@@ -146,15 +146,17 @@ class Tick:
         if not indexes:
             return
         step = f"notify/{self.state.transitions}/{moment}"
+        context = self.context(reason)
+        where = f"{context.environment}, {context.stage}" if context.stage else context.environment
         self.issue(
             Notify(
                 rollout_id=self.state.rollout_id,
                 step=step,
-                description=f"tell {_audiences(self.plan, indexes)} that the rollout "
-                f"{_said(moment)}",
+                description=f"tell {_audiences(self.plan, indexes)} that rollout "
+                f"{context.rollout} {_said(moment)} ({where})",
                 moment=moment,
                 announcements=indexes,
-                context=self.context(reason),
+                context=context,
             ),
             last_attempt=1,
         )

@@ -37,12 +37,10 @@ def validating(t: Tick) -> bool:
         if isinstance(outcome, Progress):
             return False
         t.mark(done, "validation", Outcome.DONE, outcome)
-        t.say(outcome)
         t.stop_clock()
-    entry = t.state.entry(done)
-    assert entry is not None
-    if t.state.env_index + 1 < len(t.plan.environments):
-        return enter_environment(t, t.state.env_index + 1, entry.message)
+        if t.state.env_index + 1 < len(t.plan.environments):
+            return enter_environment(t, t.state.env_index + 1, outcome)
+        t.say(outcome)
     return _finish(t)
 
 
@@ -83,9 +81,9 @@ def _validate(t: Tick) -> str | Progress | None:
     length = t.plan.validation.window
     open_ = [j.text for j in judged if j.verdict is not Verdict.PASS]
     open_.extend(f"no baseline for {metric}" for metric in _unmeasured(t))
-    passed = f"{env.name} validated: {len(checks)} check{'s' if len(checks) != 1 else ''} passed"
-    if judged:
-        passed += "; " + "; ".join(j.reason for j in judged if j.verdict is Verdict.PASS)
+    said = [f"{len(checks)} check{'s' if len(checks) != 1 else ''} passed"] if checks else []
+    said.extend(j.reason for j in judged if j.verdict is Verdict.PASS)
+    passed = f"{env.name} validated" + (f": {'; '.join(said)}" if said else "")
     if t.promoted_by is not None:
         still = f" (still open: {', '.join(open_)})" if open_ else ""
         return f"{passed}; promoted by {t.promoted_by} after {seconds(elapsed)}{still}"

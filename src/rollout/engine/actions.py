@@ -148,12 +148,12 @@ class SetTraffic(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class SetFlag(Action):
-    """Set flag ``key`` in ``environment``: its rollout ``percent`` and/or whether it is
+    """Set ``flag`` in ``environment``: its rollout ``percent`` and/or whether it is
     ``enabled``; ``segment`` (when given) is the audience the stage opens it to."""
 
     kind: ClassVar[str] = "set_flag"
     environment: str
-    key: str
+    flag: str
     percent: float | None = None
     enabled: bool | None = None
     segment: str | None = None

@@ -1,0 +1,218 @@
+"""Stages: triggers fire in any stage, success is judged at the end of the bake, no data holds,
+operators pause, resume and promote, and the manual rollback procedure pauses instead."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from engine_plans import load, plan_data
+from engine_sim import Sim, verdicts
+
+from rollout.engine import (
+    Command,
+    Hold,
+    Notify,
+    RunRollbackStep,
+    SetTraffic,
+    Status,
+    Verb,
+    Verdict,
+    metric_request,
+)
+
+TRIGGERS = [
+    (1, "error_rate > 5%"),
+    (2, "latency_p99 > 1000ms"),
+]
+STAGE_WINDOW = "production/stage-{}"
+
+
+def _fail(window: str, text: str, verdict: Verdict = Verdict.FAIL, after: float = 0.0) -> Sim:
+    return Sim(
+        load(plan_data("canary")),
+        metrics=verdicts(overrides={(window, text): verdict}, after=after),
+    )
+
+
+@pytest.mark.parametrize(("stage", "trigger"), TRIGGERS)
+def test_a_stage_rollback_trigger_rolls_back_at_once(stage: int, trigger: str) -> None:
+    sim = _fail(STAGE_WINDOW.format(stage), trigger, after=120.0)
+    sim.run(lambda s: s.status is Status.ROLLING_BACK)
+    assert sim.state.rollback_from is Status.OBSERVING
+    assert sim.state.stage_index == stage - 1
+    assert sim.state.rollback_trigger.startswith(f"stage {stage} (")
+    assert f"rollback trigger fired: {trigger}" in sim.state.rollback_trigger
+    assert sim.run().status is Status.ROLLED_BACK
+    steps = sim.of(RunRollbackStep)
+    assert [s.index for s in steps] == [0, 1]
+    assert isinstance(steps[0].action, SetTraffic) and steps[0].action.percent == 0.0
+    assert [n.moment for n in sim.of(Notify)][-2:] == ["rolling_back", "rolled_back"]
+
+
+def test_the_strategy_trigger_is_judged_in_the_last_stage_too() -> None:
+    data = plan_data("canary")
+    data["strategy"]["rollback_trigger"] = ["error_rate > 3%"]
+    failing = {("production/stage-3", "error_rate > 3%"): Verdict.FAIL}
+    sim = Sim(load(data), metrics=verdicts(overrides=failing))
+    assert sim.run().status is Status.ROLLED_BACK
+    assert sim.state.rollback_trigger.startswith("stage 3 (General Availability): rollback")
+
+
+def test_a_failed_success_criterion_at_the_end_of_the_bake_rolls_back() -> None:
+    sim = _fail("production/stage-2", "error_rate <= control * 1.1")
+    sim.run(lambda s: s.status is Status.ROLLING_BACK)
+    baked = sim.state.bake_accumulated
+    assert baked >= 1800.0
+    assert sim.state.rollback_trigger == (
+        "stage 2 (Limited Release) failed: error_rate <= control * 1.1: fail (simulated)"
+    )
+
+
+def test_no_data_holds_the_stage_then_rolls_back_for_lack_of_data() -> None:
+    sim = _fail("production/stage-1", "error_rate < 1%", Verdict.INCONCLUSIVE)
+    sim.run(lambda s: s.status is Status.OBSERVING)
+    sim.run(lambda s: s.bake_elapsed(sim.now) >= 600.0)
+    sim.tick()
+    assert sim.state.status is Status.OBSERVING
+    assert sim.said("stage 1 (Internal Testing) has baked 10m but is not decided yet")
+    sim.run(lambda s: s.status is not Status.OBSERVING)
+    assert sim.state.status is Status.ROLLING_BACK
+    # Held up to twice its duration.
+    assert 1200.0 <= sim.state.bake_accumulated < 1200.0 + sim.interval
+    assert "not enough data" in sim.state.rollback_trigger
+
+
+def test_a_hold_ends_as_soon_as_the_data_decides() -> None:
+    # Inconclusive until 15 minutes into the stage, then a pass.
+    script = verdicts(overrides={("production/stage-1", "error_rate < 1%"): Verdict.INCONCLUSIVE})
+    sim = Sim(load(plan_data("canary")))
+    sim.metrics = lambda r, now: (script if now - r.since < 900 else verdicts())(r, now)
+    sim.run(lambda s: s.stage_index == 1)
+    assert sim.said("stage 1 (Internal Testing) passed")
+
+
+def test_too_few_canary_requests_hold_the_stage() -> None:
+    data = plan_data("canary")
+    data["stages"][0]["min_requests"] = 50_000
+    sim = Sim(load(data))
+    sim.run(lambda s: s.status is Status.ROLLING_BACK or s.stage_index == 1)
+    assert sim.state.status is Status.ROLLING_BACK
+    assert "only 20,000 of the 50,000 canary requests needed" in sim.state.rollback_trigger
+
+
+def test_pause_stops_the_bake_clock_and_resume_restarts_it() -> None:
+    sim = Sim(load(plan_data("canary")))
+    sim.run_to(Status.OBSERVING)
+    for _ in range(4):
+        sim.tick()
+    sim.verb(Verb.PAUSE, "bob")
+    assert sim.state.status is Status.PAUSED
+    assert sim.state.reason == "paused by bob"
+    baked = sim.state.bake_elapsed(sim.now)
+    sim.tick(3600.0)  # an hour paused: far past the stage's 10 minutes
+    assert sim.state.status is Status.PAUSED
+    assert sim.state.bake_elapsed(sim.now) == baked
+    sim.verb(Verb.RESUME, "bob")
+    assert sim.state.status is Status.OBSERVING
+    sim.run(lambda s: s.stage_index == 1)
+    assert sim.state.stage_index == 1
+    assert any(n.moment == "paused" for n in sim.of(Notify))
+
+
+def test_promote_ends_the_bake_early() -> None:
+    sim = Sim(load(plan_data("canary")))
+    sim.run_to(Status.OBSERVING)
+    sim.tick()
+    sim.verb(Verb.PROMOTE, "carol")
+    assert sim.state.stage_index == 1
+    assert sim.said("stage 1 (Internal Testing) promoted by carol after 1m of 10m")
+
+
+def test_promote_passes_a_stage_still_short_of_data() -> None:
+    sim = _fail("production/stage-1", "error_rate < 1%", Verdict.INCONCLUSIVE)
+    sim.run_to(Status.OBSERVING)
+    sim.verb(Verb.PROMOTE, "carol")
+    assert sim.state.stage_index == 1
+    assert sim.said("(still open: error_rate < 1%)")
+
+
+def test_promote_is_refused_while_a_success_criterion_fails() -> None:
+    sim = _fail("production/stage-1", "error_rate < 1%")
+    sim.run_to(Status.OBSERVING)
+    sim.verb(Verb.PROMOTE, "carol")
+    assert sim.state.status is Status.OBSERVING
+    assert sim.said("promote by carol refused: stage 1 (Internal Testing) fails")
+
+
+def test_promote_outside_a_bake_is_ignored_with_a_reason() -> None:
+    sim = Sim(load(plan_data("canary")))
+    sim.tick()
+    sim.verb(Verb.PROMOTE, "carol")
+    assert sim.said(
+        "promote by carol ignored: there is no bake to end early while the rollout is gating"
+    )
+
+
+def test_abort_rolls_back_now() -> None:
+    sim = Sim(load(plan_data("canary")))
+    sim.run(lambda s: s.stage_index == 1 and s.status is Status.OBSERVING)
+    sim.tick(commands=[Command(Verb.ABORT, "dave", "pager is on fire")])
+    assert sim.state.status is Status.ROLLING_BACK
+    assert sim.state.rollback_trigger == "aborted by dave (pager is on fire)"
+    assert sim.run().status is Status.ROLLED_BACK
+
+
+def _manual() -> Sim:
+    data = plan_data("canary")
+    data["strategy"]["rollback"] = "manual"
+    slow = {("production/stage-2", "latency_p99 > 1000ms"): Verdict.FAIL}
+    return Sim(load(data), metrics=verdicts(overrides=slow))
+
+
+def test_the_manual_procedure_pauses_and_notifies_instead_of_rolling_back() -> None:
+    sim = _manual()
+    sim.run(lambda s: s.status is Status.PAUSED)
+    assert sim.state.hold is Hold.TRIGGER
+    assert sim.state.reason.endswith(
+        "the rollback procedure is manual: abort to roll back, or resume to carry on"
+    )
+    assert sim.of(Notify)[-1].moment == "paused"
+    for _ in range(10):
+        sim.tick()
+    assert sim.state.status is Status.PAUSED
+    assert not sim.of(RunRollbackStep)
+    sim.verb(Verb.ABORT, "erin")
+    assert sim.run().status is Status.ROLLED_BACK
+
+
+def test_resume_under_the_manual_procedure_overrides_the_fired_trigger() -> None:
+    sim = _manual()
+    sim.run(lambda s: s.status is Status.PAUSED)
+    sim.verb(Verb.RESUME, "erin")
+    assert sim.said("ignoring latency_p99 > 1000ms for the rest of this stage")
+    assert sim.run().status is Status.SUCCEEDED
+
+
+def test_the_metric_request_names_the_window_and_its_criteria() -> None:
+    sim = Sim(load(plan_data("canary")))
+    sim.run(lambda s: s.stage_index == 1 and s.status is Status.OBSERVING)
+    request = metric_request(sim.plan, sim.state)
+    assert request is not None
+    assert request.window == "production/stage-2"
+    assert request.since == sim.state.window_started_at
+    assert [str(c) for c in request.criteria] == [
+        "error_rate <= control * 1.1",
+        "latency_p99 > 1000ms",
+    ]
+    assert request.metrics == ("error_rate", "latency_p99")
+
+
+def test_data_for_another_window_is_not_used() -> None:
+    sim = Sim(load(plan_data("canary")))
+    passing = verdicts()
+    # The shell keeps sending stage 1's verdicts: stage 2 must never pass on them.
+    sim.metrics = lambda r, now: passing(replace(r, window="production/stage-1"), now)
+    sim.run(lambda s: s.status is Status.ROLLING_BACK)
+    assert sim.state.stage_index == 1
+    assert sim.state.rollback_trigger.startswith("stage 2 (Limited Release): not enough data")
