@@ -290,10 +290,13 @@ def _validation(plan: Plan) -> Iterator[Finding]:
 
 
 def _by_flag(plan: Plan) -> dict[str | None, list[tuple[int, Stage]]]:
+    """Stages with a percentage, by the flag they ramp (None: moved by a traffic router)."""
     groups: dict[str | None, list[tuple[int, Stage]]] = {}
     for index, stage in enumerate(plan.stages):
         if stage.audience.percent is not None:
             groups.setdefault(plan.stage_flag(stage), []).append((index, stage))
+    if _unflagged_environment(plan) is not None:
+        groups.pop(None, None)  # those stages are reported as having no flag to ramp
     return groups
 
 
