@@ -19,9 +19,9 @@ from rollout.store.models import Event
 
 
 @pytest.fixture
-def raw(db_url: str) -> Iterator[Engine]:
+def raw(store_url: str) -> Iterator[Engine]:
     """Direct access to the tables, the way someone tampering with the database would have."""
-    engine = make_engine(db_url)
+    engine = make_engine(store_url)
     yield engine
     engine.dispose()
 
@@ -215,14 +215,15 @@ def _append_many(url: str, rollout_id: str, start: Any, count: int) -> None:
 
 
 def test_processes_appending_at_once_keep_the_chain_intact(
-    store: Store, new_rollout: Callable[..., str], db_url: str
+    store: Store, new_rollout: Callable[..., str], store_url: str
 ) -> None:
     rollout_id = new_rollout()
     store.close()  # no pooled connection may be inherited by the forked children
     context = multiprocessing.get_context("fork")
     start = context.Barrier(2)
     workers = [
-        context.Process(target=_append_many, args=(db_url, rollout_id, start, 15)) for _ in range(2)
+        context.Process(target=_append_many, args=(store_url, rollout_id, start, 15))
+        for _ in range(2)
     ]
     for worker in workers:
         worker.start()
@@ -230,6 +231,6 @@ def test_processes_appending_at_once_keep_the_chain_intact(
         worker.join(timeout=60)
 
     assert [worker.exitcode for worker in workers] == [0, 0]
-    with open_store(db_url) as reopened:
+    with open_store(store_url) as reopened:
         assert [e.seq for e in reopened.list_events(rollout_id)] == list(range(1, 32))
         assert reopened.verify_chain(rollout_id).ok

@@ -46,29 +46,29 @@ def _create_rollout_in(url: str) -> str:
         ).id
 
 
-def test_open_migrates_an_empty_database_to_head(db_url: str) -> None:
-    assert current_revision(db_url) is None
-    assert not _tables(db_url) & STORE_TABLES
+def test_open_migrates_an_empty_database_to_head(empty_db_url: str) -> None:
+    assert current_revision(empty_db_url) is None
+    assert not _tables(empty_db_url) & STORE_TABLES
 
-    with open_store(db_url):
+    with open_store(empty_db_url):
         pass
 
-    assert current_revision(db_url) == head_revision()
-    assert _tables(db_url) == STORE_TABLES | {VERSION_TABLE}
+    assert current_revision(empty_db_url) == head_revision()
+    assert _tables(empty_db_url) == STORE_TABLES | {VERSION_TABLE}
 
 
-def test_opening_again_changes_nothing_and_keeps_the_data(db_url: str) -> None:
-    rollout_id = _create_rollout_in(db_url)
+def test_opening_again_changes_nothing_and_keeps_the_data(empty_db_url: str) -> None:
+    rollout_id = _create_rollout_in(empty_db_url)
 
-    with open_store(db_url) as again:
+    with open_store(empty_db_url) as again:
         assert again.get_rollout(rollout_id).name == "web"
-    assert current_revision(db_url) == head_revision()
+    assert current_revision(empty_db_url) == head_revision()
 
 
-def test_migrated_schema_matches_the_models(db_url: str) -> None:
-    with open_store(db_url):
+def test_migrated_schema_matches_the_models(empty_db_url: str) -> None:
+    with open_store(empty_db_url):
         pass
-    engine = make_engine(db_url)
+    engine = make_engine(empty_db_url)
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
@@ -79,16 +79,16 @@ def test_migrated_schema_matches_the_models(db_url: str) -> None:
         engine.dispose()
 
 
-def test_downgrade_to_base_then_upgrade_to_head(db_url: str) -> None:
-    _create_rollout_in(db_url)
+def test_downgrade_to_base_then_upgrade_to_head(empty_db_url: str) -> None:
+    _create_rollout_in(empty_db_url)
 
-    downgrade_database(db_url, "base")
-    assert current_revision(db_url) is None
-    assert not _tables(db_url) & STORE_TABLES
+    downgrade_database(empty_db_url, "base")
+    assert current_revision(empty_db_url) is None
+    assert not _tables(empty_db_url) & STORE_TABLES
 
-    upgrade_database(db_url)
-    assert current_revision(db_url) == head_revision()
-    with open_store(db_url) as store:
+    upgrade_database(empty_db_url)
+    assert current_revision(empty_db_url) == head_revision()
+    with open_store(empty_db_url) as store:
         assert store.list_rollouts() == []
 
 
@@ -97,13 +97,14 @@ def _open_and_create(url: str, start: Barrier, results: Queue[str]) -> None:
     results.put(_create_rollout_in(url))
 
 
-def test_processes_opening_a_fresh_database_at_once_all_succeed(db_url: str) -> None:
+def test_processes_opening_a_fresh_database_at_once_all_succeed(empty_db_url: str) -> None:
     # Each process migrates on open, all released at the same moment; the migration lock makes
     # all but one wait and then find the schema at head, instead of failing on "table exists".
     context = multiprocessing.get_context("fork")
     start, results = context.Barrier(3), context.Queue()
     workers = [
-        context.Process(target=_open_and_create, args=(db_url, start, results)) for _ in range(3)
+        context.Process(target=_open_and_create, args=(empty_db_url, start, results))
+        for _ in range(3)
     ]
     for worker in workers:
         worker.start()
@@ -112,7 +113,7 @@ def test_processes_opening_a_fresh_database_at_once_all_succeed(db_url: str) -> 
 
     assert [worker.exitcode for worker in workers] == [0, 0, 0]
     ids = {results.get(timeout=5) for _ in workers}
-    with open_store(db_url) as store:
+    with open_store(empty_db_url) as store:
         assert {r.id for r in store.list_rollouts()} == ids
 
 
