@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from rollout.plan._source import Path, Place, Source
-from rollout.plan._wording import closest, describe, did_you_mean, quoted
+from rollout.plan._wording import closest, describe, did_you_mean, joined, quoted
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -42,6 +42,7 @@ class Located:
     line: int
     column: int
     message: str
+    missing: str = ""  # the key, for "missing required key" problems (merged per mapping)
 
 
 def format_path(path: Path) -> str:
@@ -88,29 +89,20 @@ def explain(
     return list(unique.values())
 
 
-_MISSING = "missing required key "
-
-
 def _merge_missing(located: list[Located]) -> list[Located]:
     """One "missing required keys 'stable' and 'canary'" per mapping, not one per key."""
-
-    def plain_missing(item: Located) -> bool:
-        return item.message.startswith(_MISSING) and "(" not in item.message
-
-    names: dict[Path, list[str]] = {}
+    keys: dict[Path, list[str]] = {}
     for item in located:
-        if plain_missing(item):
-            names.setdefault(item.path, []).append(item.message.removeprefix(_MISSING))
+        if item.missing:
+            keys.setdefault(item.path, []).append(f"'{item.missing}'")
     result: list[Located] = []
-    done: set[Path] = set()
     for item in located:
-        if not plain_missing(item):
+        if not item.missing:
             result.append(item)
-        elif item.path not in done:
-            done.add(item.path)
-            keys = names[item.path]
-            listed = keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + " and " + keys[-1]
-            message = f"{_MISSING.replace('key ', 'keys ') if len(keys) > 1 else _MISSING}{listed}"
+        elif item.path in keys:
+            names = keys.pop(item.path)
+            noun = "keys" if len(names) > 1 else "key"
+            message = f"missing required {noun} {joined(names)}"
             result.append(Located(item.path, item.line, item.column, message))
     return result
 
@@ -213,7 +205,8 @@ def _tags(member: Any) -> tuple[Any, ...]:
 
 
 def _about_replaced(path: Path, source: Source) -> bool:
-    """Whether an error is about a value reading already reported and replaced (or its list)."""
+    """Whether an error concerns a value already reported while reading and replaced by a
+    stand-in (or the list holding it): the model's complaint would only repeat that problem."""
     for problem in source.problems:
         if problem.replaced and (
             path[: len(problem.path)] == problem.path or path == problem.path[:-1]
@@ -336,10 +329,7 @@ def _type_words(annotation: Any) -> str:
 def _alternatives(members: Sequence[Any]) -> str:
     if float in members:  # "a number" already covers whole numbers
         members = [member for member in members if member is not int]
-    words = list(dict.fromkeys(_type_words(member) for member in members))
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
+    return joined(list(dict.fromkeys(_type_words(member) for member in members)), "or")
 
 
 class _Explainer:
@@ -364,7 +354,8 @@ class _Explainer:
         path = self.item.path
         if self.kind == "missing":
             line, column = locate(self.source, path[:-1], at_key=True)
-            return Located(path[:-1], line, column, f"missing required key '{path[-1]}'")
+            name = str(path[-1])
+            return Located(path[:-1], line, column, f"missing required key '{name}'", name)
         if self.kind in ("union_tag_invalid", "union_tag_not_found"):
             return self.bad_tag(path)
         if self.kind == "extra_forbidden" or self.item.at_dict_key:

@@ -4,6 +4,8 @@
 " (did you mean 'duration'?)"
 >>> quoted(["canary", "rolling"])
 "'canary', 'rolling'"
+>>> joined(["a", "b", "c"], "or")
+'a, b or c'
 >>> describe([1, 2]), describe(None), describe("abc"), describe(True)
 ('a list', 'nothing (the value is empty)', "'abc'", 'true')
 """
@@ -11,7 +13,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 # difflib's default cutoff (0.6) pairs 'error_rate' with 'eror_rate' and 'canery' with 'canary'
@@ -39,6 +41,13 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
 def quoted(options: Iterable[object]) -> str:
     """Options as a comma-separated list of quoted words: ``'a', 'b', 'c'``."""
     return ", ".join(f"'{option}'" for option in options)
+
+
+def joined(words: Sequence[str], last: str = "and") -> str:
+    """``a, b and c`` (or ``a, b or c``)."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {last} {words[-1]}"
 
 
 def describe(value: Any) -> str:
