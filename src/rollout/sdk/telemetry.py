@@ -1,0 +1,248 @@
+"""Outcome telemetry: per flag arm, how many requests, how many failed, how long they took.
+
+An *arm* is one (flag, variant) pair. :class:`OutcomeRecorder` adds each request's outcome to
+its arm (thread-safe; a lock held for a dict update and a sketch insert). Every
+``flush_interval`` the client *cuts* a window: the arms recorded since the last cut become one
+batch, the body of ``POST /api/v1/telemetry`` (protocol.md)::
+
+    {"sdk": {"name": "rollout-python", "version": "0.1.0", "instance": "<uuid>"},
+     "environment": "production", "window_start": 1767225600.0, "window_end": 1767225610.0,
+     "arms": [{"flag": "new-checkout", "variant": "on", "requests": 120, "errors": 1,
+               "latency": {"v": 1, "a": 0.01, "z": 0, "o": 280, "c": [3, 0, 7]}}]}
+
+:class:`TelemetrySender` keeps unsent batches in a bounded queue (oldest dropped first, counted
+in ``dropped_batches``) and sends them oldest first; a failure (network, 5xx, 429) stops the
+round and the next attempt waits an exponential backoff. A batch the server refuses with any
+other 4xx is dropped (``rejected_batches``): sending it again cannot succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from rollout import __version__
+from rollout.analysis.sketch import LatencySketch
+from rollout.errors import ProviderError
+
+__all__ = [
+    "SDK_NAME",
+    "TELEMETRY_PATH",
+    "ArmOutcome",
+    "OutcomeRecorder",
+    "TelemetrySender",
+    "TelemetryStats",
+    "TelemetryWindow",
+]
+
+SDK_NAME = "rollout-python"
+TELEMETRY_PATH = "/api/v1/telemetry"
+
+
+@dataclass(frozen=True)
+class ArmOutcome:
+    """Outcomes of one arm over a window; ``latency`` is the sketch of request durations (ms)."""
+
+    flag: str
+    variant: str
+    requests: int
+    errors: int
+    latency: LatencySketch
+
+    def to_wire(self) -> dict[str, Any]:
+        """The arm as it appears in the telemetry body."""
+        return {
+            "flag": self.flag,
+            "variant": self.variant,
+            "requests": self.requests,
+            "errors": self.errors,
+            "latency": self.latency.to_dict() if self.latency.count else None,
+        }
+
+
+@dataclass(frozen=True)
+class TelemetryWindow:
+    """The arms recorded between ``window_start`` and ``window_end`` (epoch seconds)."""
+
+    window_start: float
+    window_end: float
+    arms: tuple[ArmOutcome, ...]
+
+
+@dataclass(frozen=True)
+class TelemetryStats:
+    """Counters of the telemetry pipeline since the client started."""
+
+    sent_batches: int  # accepted by the server (202)
+    failed_attempts: int  # sending rounds that failed and will be retried
+    dropped_batches: int  # dropped unsent because the queue was full (oldest first)
+    rejected_batches: int  # refused by the server with a 4xx other than 429; not retried
+    pending_batches: int  # waiting to be sent
+
+
+class _Arm:
+    __slots__ = ("errors", "latency", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.errors = 0
+        self.latency = LatencySketch()
+
+
+class OutcomeRecorder:
+    """Accumulates request outcomes per arm until the next :meth:`cut`."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._arms: dict[tuple[str, str], _Arm] = {}
+        self._window_start = clock()
+
+    def record(self, flag: str, variant: str, latency_ms: float, error: bool) -> None:
+        """Count one request served by ``flag``'s ``variant`` that took ``latency_ms``
+        milliseconds and failed when ``error``. ``ValueError`` for a negative or non-finite
+        latency."""
+        if not math.isfinite(latency_ms) or latency_ms < 0:
+            raise ValueError(f"latency_ms must be a finite number >= 0, not {latency_ms!r}")
+        key = (flag, variant)
+        with self._lock:
+            arm = self._arms.get(key)
+            if arm is None:
+                arm = self._arms[key] = _Arm()
+            arm.requests += 1
+            arm.errors += bool(error)
+            arm.latency.add(latency_ms)
+
+    def peek(self) -> tuple[ArmOutcome, ...]:
+        """The arms of the window in progress (copies; recording goes on)."""
+        with self._lock:
+            return tuple(
+                ArmOutcome(f, v, a.requests, a.errors, a.latency.copy())
+                for (f, v), a in self._arms.items()
+            )
+
+    def cut(self) -> TelemetryWindow:
+        """End the window in progress and return it; a new one starts now."""
+        now = self._clock()
+        with self._lock:
+            arms, self._arms = self._arms, {}
+            start, self._window_start = self._window_start, now
+        return TelemetryWindow(
+            start,
+            max(now, start),
+            tuple(ArmOutcome(f, v, a.requests, a.errors, a.latency) for (f, v), a in arms.items()),
+        )
+
+
+def telemetry_body(window: TelemetryWindow, environment: str, instance: str) -> dict[str, Any]:
+    """The JSON body of ``POST /api/v1/telemetry`` for one window."""
+    return {
+        "sdk": {"name": SDK_NAME, "version": __version__, "instance": instance},
+        "environment": environment,
+        "window_start": window.window_start,
+        "window_end": window.window_end,
+        "arms": [arm.to_wire() for arm in window.arms],
+    }
+
+
+class _Rejected(ProviderError):
+    """The server refused a batch for good (a 4xx other than 429)."""
+
+
+class TelemetrySender:
+    """The queue of unsent batches and the code that sends them (on the client's event loop).
+
+    ``enqueue`` may be called from any thread; ``send_pending`` runs on the loop that owns
+    ``http``.
+    """
+
+    def __init__(self, environment: str, instance: str, max_pending: int) -> None:
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1, not {max_pending}")
+        self.environment = environment
+        self.instance = instance
+        self._pending: deque[Mapping[str, Any]] = deque()
+        self._max_pending = max_pending
+        self._lock = threading.Lock()
+        self._sent = self._failed = self._dropped = self._rejected = 0
+        # One sending round at a time: the periodic flush and an explicit flush() both run on
+        # the loop and would otherwise post the same head-of-queue batch twice.
+        self._round = asyncio.Lock()
+
+    def enqueue(self, window: TelemetryWindow) -> None:
+        """Queue a window for sending (nothing when it holds no arm); drops the oldest queued
+        batch when the queue is full."""
+        if not window.arms:
+            return
+        body = telemetry_body(window, self.environment, self.instance)
+        with self._lock:
+            if len(self._pending) >= self._max_pending:
+                self._pending.popleft()
+                self._dropped += 1
+            self._pending.append(body)
+
+    @property
+    def pending(self) -> int:
+        """How many batches wait to be sent."""
+        return len(self._pending)
+
+    def stats(self) -> TelemetryStats:
+        """The pipeline's counters."""
+        with self._lock:
+            return TelemetryStats(
+                self._sent, self._failed, self._dropped, self._rejected, len(self._pending)
+            )
+
+    async def send_pending(self, http: httpx.AsyncClient) -> bool:
+        """Send queued batches oldest first; ``True`` when the queue was emptied, ``False`` when
+        a failure stopped the round (the failed batch stays queued)."""
+        async with self._round:
+            return await self._send_all(http)
+
+    async def _send_all(self, http: httpx.AsyncClient) -> bool:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return True
+                body = self._pending[0]
+            try:
+                await self._post(http, body)
+            except _Rejected:
+                with self._lock:
+                    self._discard(body)
+                    self._rejected += 1
+                continue
+            except ProviderError:
+                with self._lock:
+                    self._failed += 1
+                return False
+            with self._lock:
+                self._discard(body)
+                self._sent += 1
+
+    def _discard(self, body: Mapping[str, Any]) -> None:
+        # The batch may have been dropped meanwhile to make room; only remove it if present.
+        if self._pending and self._pending[0] is body:
+            self._pending.popleft()
+
+    @staticmethod
+    async def _post(http: httpx.AsyncClient, body: Mapping[str, Any]) -> None:
+        try:
+            response = await http.post(TELEMETRY_PATH, json=body)
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"telemetry not sent: {exc!r}") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        message = f"telemetry refused: HTTP {status} {response.text[:200]}"
+        if 400 <= status < 500 and status != 429:
+            raise _Rejected(message)
+        raise ProviderError(message)
