@@ -207,6 +207,30 @@ def test_concurrent_appenders_get_consecutive_seqs_and_an_intact_chain(
     assert all(report.ok for report in store.verify_all_chains())
 
 
+def test_verifying_while_others_append_sees_one_consistent_chain(
+    store: Store, new_rollout: Callable[..., str]
+) -> None:
+    rollout_id = new_rollout()
+    done = threading.Event()
+
+    def append() -> None:
+        try:
+            for n in range(40):
+                store.append_event(rollout_id, NewEvent("note", f"{n}"))
+        finally:
+            done.set()
+
+    appender = threading.Thread(target=append)
+    appender.start()
+    reports = []
+    while not done.is_set():
+        reports.append(store.verify_chain(rollout_id))
+    appender.join()
+
+    assert [r for r in reports if not r.ok] == []
+    assert store.verify_chain(rollout_id).checked == 41
+
+
 def _append_many(url: str, rollout_id: str, start: Any, count: int) -> None:
     with open_store(url) as store:
         start.wait(timeout=30)

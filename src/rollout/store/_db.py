@@ -56,8 +56,7 @@ def system_clock() -> datetime:
 def resolve_url(url: str | None = None) -> str:
     """The database URL to use: ``url``, else ``$ROLLOUT_DATABASE_URL``, else the default file.
 
-    The default SQLite path is made absolute (and its folder created), so a later ``chdir``
-    does not move the database.
+    The default SQLite path is made absolute, so a later ``chdir`` does not move the database.
     """
     chosen = url or os.environ.get(DATABASE_URL_ENV) or None
     if chosen is None:
@@ -137,8 +136,9 @@ def write_engine(engine: Engine) -> Engine:
 
 
 def _reason(exc: SQLAlchemyError) -> str:
-    detail = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    return str(detail).strip().splitlines()[0] if str(detail).strip() else type(exc).__name__
+    """The first line of the driver's own message (SQLAlchemy's adds SQL and a help link)."""
+    detail = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip()
+    return detail.splitlines()[0] if detail else type(exc).__name__
 
 
 @contextmanager
@@ -189,6 +189,13 @@ class StoreBase:
     def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self._engine = engine
         self._writer = write_engine(engine)
+        # Reads see one snapshot throughout (a config and its version, a chain and its head).
+        # SQLite's read transactions already do; PostgreSQL needs REPEATABLE READ for it.
+        self._reader = (
+            engine.execution_options(isolation_level="REPEATABLE READ")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
         self._clock = clock or system_clock
 
     @property
@@ -217,8 +224,8 @@ class StoreBase:
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        """A read-only transaction (SQLite: a snapshot that does not block writers)."""
-        with translated_errors(), Session(self._engine) as session, session.begin():
+        """A read-only transaction on one consistent snapshot; it never blocks writers."""
+        with translated_errors(), Session(self._reader) as session, session.begin():
             yield session
 
     @contextmanager

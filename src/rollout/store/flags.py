@@ -243,6 +243,7 @@ class FlagsMixin(StoreBase):
                 session,
                 kind,
                 env,
+                at=now,
                 key=key,
                 version=version,
                 change=change,
@@ -274,6 +275,7 @@ class FlagsMixin(StoreBase):
                 session,
                 kind,
                 env,
+                at=now,
                 key=key,
                 version=version,
                 change="deleted",
@@ -289,6 +291,7 @@ class FlagsMixin(StoreBase):
         kind: _Kind[Any],
         env: Environment,
         *,
+        at: datetime,
         key: str,
         version: int,
         change: ChangeKind,
@@ -297,6 +300,8 @@ class FlagsMixin(StoreBase):
         actor: str,
     ) -> HistoryRow:
         """History row, config version bump, audit event and notification of one change."""
+        env.config_version += 1
+        env.updated_at = at
         history = kind.history(
             environment=env.name,
             key=key,
@@ -305,10 +310,9 @@ class FlagsMixin(StoreBase):
             definition_json=definition,
             diff_json=diff,
             actor=actor,
-            at=env.updated_at,
+            at=at,
         )
         session.add(history)
-        env.config_version += 1
         session.flush()
         event = NewEvent(
             kind=f"{kind.name}.changed",
@@ -323,7 +327,7 @@ class FlagsMixin(StoreBase):
             },
             actor=actor,
         )
-        append_events(session, None, [event], env.updated_at)
+        append_events(session, None, [event], at)
         if session.get_bind().dialect.name == "postgresql":
             payload = canonical_json({"environment": env.name, "version": env.config_version})
             session.execute(select(func.pg_notify(CONFIG_CHANNEL, payload)))
@@ -369,11 +373,9 @@ def _config_version(session: Session, environment: str) -> int:
 
 def _locked_environment(session: Session, environment: str, now: datetime) -> Environment:
     """The environment row, created on first use, locked for the rest of the transaction."""
-    env = locked_row(
+    return locked_row(
         session,
         Environment,
         Environment.name == environment,
         {"name": environment, "config_version": 0, "updated_at": now},
     )
-    env.updated_at = now
-    return env
