@@ -40,6 +40,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import NoneType
 from typing import Any
 
 import mmh3
@@ -94,11 +95,12 @@ class Evaluation:
 Resolver = Callable[[Context, Any], Evaluation]
 """A compiled flag: ``resolve(context, default) -> Evaluation``."""
 
+# Default types each kind accepts without further checks; None (no default) fits every kind.
 _ACCEPTS: dict[FlagKind, frozenset[type]] = {
-    FlagKind.BOOLEAN: frozenset({bool}),
-    FlagKind.NUMBER: frozenset({int, float}),
-    FlagKind.STRING: frozenset({str}),
-    FlagKind.OBJECT: frozenset({dict, list}),
+    FlagKind.BOOLEAN: frozenset({bool, NoneType}),
+    FlagKind.NUMBER: frozenset({int, float, NoneType}),
+    FlagKind.STRING: frozenset({str, NoneType}),
+    FlagKind.OBJECT: frozenset({dict, list, NoneType}),
 }
 
 
@@ -138,11 +140,12 @@ def _split(flag: Flag, serve: Serve, rule_index: int | None) -> Resolver:
     )
     bounds = cumulative_bounds(tuple(w for _, w in weights))
     prefix = f"{flag.key if flag.salt is None else flag.salt}/"
-    attribute = flag.bucket_by
-    read_key = attribute is None or attribute in _operators.KEY_ALIASES
     # The hot path reads one attribute; the "key" alias is only tried when "targeting_key" is
     # absent, in the slow branch.
-    lookup = _operators.TARGETING_KEY if read_key or attribute is None else attribute
+    lookup = flag.bucket_by or _operators.TARGETING_KEY
+    read_key = lookup in _operators.KEY_ALIASES
+    if read_key:
+        lookup = _operators.TARGETING_KEY
     hash32 = mmh3.hash
     two = len(results) <= 2
     first, second = results[0], results[-1]
@@ -260,11 +263,7 @@ class CompiledConfig:
             if entry is None:
                 return self._not_found(flag_key, default)
             resolve, accepts, kind = entry
-            if (
-                default is not None
-                and default.__class__ not in accepts
-                and kind_of(default) is not kind
-            ):
+            if default.__class__ not in accepts and kind_of(default) is not kind:
                 return _error(
                     default,
                     ErrorCode.TYPE_MISMATCH,
