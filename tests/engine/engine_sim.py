@@ -6,6 +6,8 @@ Every :meth:`Sim.tick` also checks, whatever the test is about:
 - ``decide`` called twice with the same inputs gives the same decision (idempotency);
 - no idempotency key is ever issued twice over the whole run;
 - the next state survives a JSON round trip unchanged.
+
+Metrics are real interval data (:class:`Telemetry`), judged by the real analysis package.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollout.analysis import ArmStats, Interval, LatencySketch, MetricSpec
 from rollout.engine import (
     Action,
     ActionResult,
     Command,
     Decision,
-    Judgement,
     MetricRequest,
     MetricWindow,
     Observation,
@@ -30,7 +32,6 @@ from rollout.engine import (
     SignOff,
     Status,
     Verb,
-    Verdict,
     Vote,
     decide,
     metric_request,
@@ -41,7 +42,7 @@ START = 1_700_000_000.0
 ROLLOUT = "r1"
 VERSION = "2.0"
 
-MetricsScript = Callable[[MetricRequest, float], MetricWindow | None]
+MetricsScript = Callable[[MetricRequest, float, float], MetricWindow | None]
 
 
 class World:
@@ -79,36 +80,82 @@ class World:
         return ActionResult(action.key, ok=True, message="ok", values=values)
 
 
-def verdicts(
-    default: Verdict = Verdict.PASS,
-    overrides: Mapping[tuple[str, str], Verdict] | None = None,
-    requests: int = 20_000,
-    after: float = 0.0,
-) -> MetricsScript:
-    """Judge every criterion ``default``, except ``overrides`` keyed by (window pattern,
-    criterion text), which apply from ``after`` seconds past the window's start."""
-    rules = dict(overrides or {})
+class Telemetry:
+    """The fake world's metrics, one interval per minute since the window opened.
 
-    def script(request: MetricRequest, now: float) -> MetricWindow:
-        found: dict[str, Judgement] = {}
-        for criterion in request.criteria:
-            text = str(criterion)
-            verdict = default
-            for (window, wanted), chosen in rules.items():
-                matches = fnmatch.fnmatchcase(request.window, window) and wanted == text
-                if matches and now - request.since >= after:
-                    verdict = chosen
-            found[text] = Judgement(verdict, f"{text}: {verdict.value} (simulated)")
-        return MetricWindow(request.window, canary_requests=requests, verdicts=found)
+    Healthy by default: 0.5 % errors and 120 ms latency on both arms, 2,000 requests a minute
+    split by the new version's share (at least 5 %: some traffic always reaches it, on preview
+    or through the stage's segment). Pairs of (window pattern, metric) can be made ``bad``
+    (10 % errors, 2 s latency on the new version, from ``after`` seconds into the window),
+    ``quiet`` (no data at all) or ``sparse`` (2 requests a minute per arm).
+    """
 
-    return script
+    def __init__(
+        self,
+        bad: Iterable[tuple[str, str]] = (),
+        quiet: Iterable[tuple[str, str]] = (),
+        sparse: Iterable[tuple[str, str]] = (),
+        after: float = 0.0,
+        per_minute: int = 2000,
+    ) -> None:
+        self.bad, self.quiet, self.sparse = list(bad), list(quiet), list(sparse)
+        self.after = after
+        self.per_minute = per_minute
+        self._sketches: dict[tuple[int, float], LatencySketch] = {}
+
+    def __call__(self, request: MetricRequest, now: float, share: float) -> MetricWindow:
+        series: dict[str, tuple[Interval, ...]] = {}
+        for spec in request.specs:
+            if self._matches(self.quiet, request.window, spec.name):
+                continue
+            intervals = []
+            start = request.since
+            while start + 60.0 <= now:
+                bad = start - request.since >= self.after and self._matches(
+                    self.bad, request.window, spec.name
+                )
+                intervals.append(self._interval(request, spec, start, share, bad))
+                start += 60.0
+            series[spec.name] = tuple(intervals)
+        return MetricWindow(request.window, series)
+
+    def _matches(self, pairs: list[tuple[str, str]], window: str, metric: str) -> bool:
+        return any(fnmatch.fnmatchcase(window, w) and metric == m for w, m in pairs)
+
+    def _interval(
+        self, request: MetricRequest, spec: MetricSpec, start: float, share: float, bad: bool
+    ) -> Interval:
+        total = self.per_minute
+        canary_n = round(total * max(share, 5.0) / 100.0)
+        control_n = total - canary_n
+        if self._matches(self.sparse, request.window, spec.name):
+            canary_n, control_n = 2, 2
+        return Interval(
+            start,
+            start + 60.0,
+            self._arm(spec, canary_n, bad),
+            self._arm(spec, control_n, False),
+        )
+
+    def _arm(self, spec: MetricSpec, n: int, bad: bool) -> ArmStats:
+        if spec.kind == "latency":
+            return ArmStats(requests=n, latency=self._sketch(n, 2000.0 if bad else 120.0))
+        return ArmStats(requests=n, errors=round(n * (0.10 if bad else 0.005)))
+
+    def _sketch(self, n: int, ms: float) -> LatencySketch:
+        found = self._sketches.get((n, ms))
+        if found is None:
+            found = self._sketches[(n, ms)] = LatencySketch()
+            if n:
+                found.add(ms, n)
+        return found
 
 
 @dataclass
 class Sim:
     plan: Plan
     world: World = field(default_factory=World)
-    metrics: MetricsScript = field(default_factory=verdicts)
+    metrics: MetricsScript = field(default_factory=Telemetry)
     started_by: str = "alice"
     interval: float = 60.0
     now: float = START
@@ -140,7 +187,8 @@ class Sim:
                     results.append(result)
                     del self.pending[key]
         request = metric_request(self.plan, self.state)
-        window = self.metrics(request, self.now) if request is not None else None
+        share = self.state.traffic_percent
+        window = self.metrics(request, self.now, share) if request is not None else None
         return Observation(
             results=tuple(results),
             votes=tuple(votes),

@@ -35,12 +35,10 @@ from rollout.engine.decide import Decision, decide
 from rollout.engine.observation import (
     ActionResult,
     Command,
-    Judgement,
     MetricRequest,
     MetricWindow,
     Observation,
     Verb,
-    Verdict,
 )
 from rollout.engine.state import (
     Hold,
@@ -60,7 +58,6 @@ __all__ = [
     "Decision",
     "Deploy",
     "Hold",
-    "Judgement",
     "LedgerEntry",
     "MetricRequest",
     "MetricWindow",
@@ -82,7 +79,6 @@ __all__ = [
     "SignOff",
     "Status",
     "Verb",
-    "Verdict",
     "Vote",
     "check_verb",
     "decide",

@@ -1,10 +1,13 @@
-"""Which criteria apply to the current window, and reading the verdicts the shell measured.
+"""Which criteria apply to the current window, and judging them with :mod:`rollout.analysis`.
 
-A stage window (``production/stage-2``) is judged on the stage's success criteria and rollback
-triggers plus the strategy's rollback triggers. The validation window
-(``production/validation``) is judged on the spike checks, turned into thresholds against the
+A stage window (``production/stage-2``) is judged on the stage's success criteria (role
+``success``) and on the stage's and the strategy's rollback triggers (role ``rollback``). The
+validation window (``production/validation``) is judged on the spike checks against the
 monitoring baselines: ``no_error_spike: {tolerance: 50%}`` with an error-rate baseline of 0.4 %
-becomes ``error_rate <= 0.6%``.
+holds the new version to ``error_rate <= 0.6%``.
+
+The engine, not the shell, says whether a window is *final* (its bake time is over, pauses
+excluded), so success criteria are judged exactly as the analysis package defines them.
 """
 
 from __future__ import annotations
@@ -12,23 +15,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rollout.engine.observation import MetricRequest, Observation, Verdict
+from rollout.analysis import (
+    Interval,
+    MetricSpec,
+    Verdict,
+    infer_metric_spec,
+    judge,
+    judge_against_baseline,
+    metric_spec,
+    pool,
+)
+from rollout.analysis import Role as _Role
+from rollout.engine.observation import MetricRequest, Observation
 from rollout.engine.state import RolloutState, Status
-from rollout.plan.criteria import Criterion, Threshold, Unit, latency_percentile
+from rollout.plan.criteria import Criterion, latency_percentile
 from rollout.plan.model import Plan, SpikeCheck
 
 
 @dataclass(frozen=True)
 class Judged:
-    """A criterion of the window with its verdict (inconclusive when not measured yet)."""
+    """One verdict of the window: ``text`` names what was judged (a criterion's canonical
+    text), ``reason`` says why in plain words."""
 
-    criterion: Criterion
+    text: str
     verdict: Verdict
     reason: str
-
-    @property
-    def text(self) -> str:
-        return str(self.criterion)
 
 
 def stage_window(plan: Plan, state: RolloutState) -> str:
@@ -42,6 +53,18 @@ def validation_window(plan: Plan, state: RolloutState) -> str:
 def triggers(plan: Plan, stage_index: int) -> tuple[Criterion, ...]:
     """The stage's rollback triggers, then the strategy's, each once."""
     return _unique((*plan.stages[stage_index].rollback_trigger, *plan.strategy.rollback_trigger))
+
+
+def spec_for(plan: Plan, metric: str) -> MetricSpec | None:
+    """What ``metric`` is: defined under ``monitoring.metrics``, else a built-in name
+    (``error_rate``, ``latency_pNN``); None when it is neither."""
+    defined = plan.monitoring.metrics.get(metric)
+    if defined is None:
+        return infer_metric_spec(metric)
+    return metric_spec(metric, defined.kind, defined.higher_is_better, defined.percentile)
+
+
+# --------------------------------------------------------------------------- baselines
 
 
 def spike_checks(plan: Plan) -> tuple[tuple[str, SpikeCheck], ...]:
@@ -81,53 +104,20 @@ def planned_baseline(plan: Plan, metric: str) -> float | None:
 
 def baselines_to_measure(plan: Plan) -> tuple[str, ...]:
     """Metrics the spike checks compare with a baseline that the plan does not state."""
-    return tuple(
-        dict.fromkeys(
-            metric for metric, _ in spike_checks(plan) if planned_baseline(plan, metric) is None
-        )
-    )
+    wanted = (m for m, _ in spike_checks(plan) if planned_baseline(plan, m) is None)
+    return tuple(dict.fromkeys(wanted))
 
 
-def spike_criteria(plan: Plan, measured: dict[str, float]) -> tuple[Criterion, ...]:
-    """The spike checks as thresholds against the baselines (those with a baseline known)."""
-    found: list[Criterion] = []
-    for metric, check in spike_checks(plan):
-        base = planned_baseline(plan, metric)
-        if base is None:
-            base = measured.get(metric)
-        if base is None:
-            continue
-        unit, higher_is_better = _unit(plan, metric)
-        factor = check.tolerance / 100.0
-        if higher_is_better:
-            found.append(Threshold(metric, ">=", base * (1.0 - factor), unit))
-        else:
-            found.append(Threshold(metric, "<=", base * (1.0 + factor), unit))
-    return tuple(found)
-
-
-def _unit(plan: Plan, metric: str) -> tuple[Unit, bool]:
-    spec = plan.monitoring.metrics.get(metric)
-    kind = spec.kind if spec is not None else None
-    if kind is None:
-        if metric == "error_rate":
-            kind = "error_rate"
-        elif latency_percentile(metric) is not None:
-            kind = "latency"
-    unit: Unit = {"error_rate": "ratio", "conversion": "ratio", "latency": "ms"}.get(
-        kind or "", "number"
-    )  # type: ignore[assignment]
-    better_up = spec.higher_is_better if spec and spec.higher_is_better is not None else None
-    return unit, better_up if better_up is not None else kind == "conversion"
+# --------------------------------------------------------------------------- the shell's side
 
 
 def metric_request(plan: Plan, state: RolloutState) -> MetricRequest | None:
     """What the shell should measure for the rollout's current window, or None when nothing is
-    being judged (no window open, or a window without criteria).
+    being judged (no window open, or a window that needs no metric).
 
-    In a stage: its success criteria, its rollback triggers and the strategy's. In validation:
-    the spike checks against the baselines. ``since`` is when the window opened. While paused,
-    the window that was open stays open (a resume judges it again).
+    In a stage: the metrics of its success criteria, its rollback triggers and the strategy's.
+    In validation: the metrics of the spike checks. ``since`` is when the window opened; while
+    paused, the window that was open stays open (a resume judges it again).
     """
     status = state.paused_from if state.status is Status.PAUSED else state.status
     if state.window_started_at is None:
@@ -135,43 +125,93 @@ def metric_request(plan: Plan, state: RolloutState) -> MetricRequest | None:
     env = plan.environments[state.env_index]
     if status is Status.OBSERVING:
         stage = plan.stages[state.stage_index]
-        criteria = _unique((*stage.success, *triggers(plan, state.stage_index)))
+        names = [c.metric for c in (*stage.success, *triggers(plan, state.stage_index))]
         window, flag = stage_window(plan, state), plan.stage_flag(stage)
     elif status is Status.VALIDATING:
-        criteria = spike_criteria(plan, state.baselines)
+        names = [metric for metric, _ in spike_checks(plan)]
         window, flag = validation_window(plan, state), plan.strategy.flag
     else:
         return None
-    if not criteria:
+    specs = [s for s in (spec_for(plan, n) for n in dict.fromkeys(names)) if s is not None]
+    if not specs:
         return None
     return MetricRequest(
         window=window,
         environment=env.name,
         flag=flag,
         since=state.window_started_at,
-        criteria=criteria,
+        specs=tuple(specs),
     )
 
 
-def judge(observation: Observation, window: str, criteria: Sequence[Criterion]) -> list[Judged]:
-    """The verdict of each criterion in ``window``; a criterion the observation does not judge
-    (no data for this window in this tick) is inconclusive: no data is not a pass."""
-    metrics = observation.metrics
-    verdicts = metrics.verdicts if metrics is not None and metrics.window == window else {}
+# --------------------------------------------------------------------------- judging
+
+
+def judge_criteria(
+    plan: Plan,
+    observation: Observation,
+    window: str,
+    criteria: Sequence[Criterion],
+    *,
+    role: _Role,
+    final: bool,
+) -> list[Judged]:
+    """Judge ``criteria`` on the observation's data for ``window``. A metric without data
+    for this window (in this tick) makes its criteria inconclusive: no data is not a pass."""
+    series = _series(observation, window)
     judged: list[Judged] = []
     for criterion in criteria:
-        found = verdicts.get(str(criterion))
-        if found is None:
-            judged.append(Judged(criterion, Verdict.INCONCLUSIVE, f"{criterion}: no data yet"))
+        text = str(criterion)
+        spec = spec_for(plan, criterion.metric)
+        intervals = series.get(criterion.metric)
+        if spec is None:
+            judged.append(
+                Judged(text, Verdict.ERROR, f"{criterion.metric} is not a metric the plan knows")
+            )
+        elif not intervals:
+            judged.append(Judged(text, Verdict.INCONCLUSIVE, f"{text}: no data yet"))
         else:
-            judged.append(Judged(criterion, found.verdict, found.reason or str(criterion)))
+            result = judge(criterion, spec, intervals, role=role, final=final)
+            judged.append(Judged(text, result.verdict, f"{text}: {result.reason}"))
+    return judged
+
+
+def judge_spikes(
+    plan: Plan, observation: Observation, window: str, baselines: dict[str, float], final: bool
+) -> list[Judged]:
+    """Judge the spike checks of validation against their baselines (planned or measured)."""
+    series = _series(observation, window)
+    judged: list[Judged] = []
+    for metric, check in spike_checks(plan):
+        text = f"{metric} within {check.tolerance:g}% of its baseline"
+        spec = spec_for(plan, metric)
+        base = planned_baseline(plan, metric)
+        base = baselines.get(metric) if base is None else base
+        intervals = series.get(metric)
+        if spec is None:
+            judged.append(Judged(text, Verdict.ERROR, f"{metric} is not a metric the plan knows"))
+        elif base is None:
+            judged.append(Judged(text, Verdict.INCONCLUSIVE, f"{text}: no baseline for {metric}"))
+        elif not intervals:
+            judged.append(Judged(text, Verdict.INCONCLUSIVE, f"{text}: no data yet"))
+        else:
+            canary = pool(i.canary for i in intervals)
+            result = judge_against_baseline(
+                spec, canary, base, check.tolerance / 100.0, end=intervals[-1].end, final=final
+            )
+            judged.append(Judged(text, result.verdict, result.reason))
     return judged
 
 
 def canary_requests(observation: Observation, window: str) -> int:
-    """Canary requests the observation reports for ``window`` (0 when it reports none)."""
+    """Requests the new version served in ``window`` (the most any metric's data shows)."""
+    series = _series(observation, window)
+    return max((pool(i.canary for i in s).requests for s in series.values()), default=0)
+
+
+def _series(observation: Observation, window: str) -> dict[str, tuple[Interval, ...]]:
     metrics = observation.metrics
-    return metrics.canary_requests if metrics is not None and metrics.window == window else 0
+    return dict(metrics.series) if metrics is not None and metrics.window == window else {}
 
 
 def _unique(criteria: Sequence[Criterion]) -> tuple[Criterion, ...]:

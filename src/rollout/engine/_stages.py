@@ -12,14 +12,20 @@ from __future__ import annotations
 
 from functools import partial
 
+from rollout.analysis import Verdict
 from rollout.engine import _strategy
-from rollout.engine._judging import Judged, canary_requests, judge, stage_window, triggers
+from rollout.engine._judging import (
+    Judged,
+    canary_requests,
+    judge_criteria,
+    stage_window,
+    triggers,
+)
 from rollout.engine._moves import start_observing, start_stage, start_validation
 from rollout.engine._rollback import fire, hold_failure
 from rollout.engine._tick import Progress, Tick
 from rollout.engine._words import attempts, percent, seconds, stage_label
 from rollout.engine.actions import Deploy, RunCheck
-from rollout.engine.observation import Verdict
 
 TRAFFIC_RETRIES = 2
 """Traffic and flag changes are set-to-value, so retrying them is always safe."""
@@ -223,53 +229,56 @@ def observing(t: Tick) -> bool:
     index = t.state.stage_index
     label = stage_label(t.plan, index)
     window = stage_window(t.plan, t.state)
+    elapsed = t.state.bake_elapsed(t.now)
+    final = elapsed >= stage.duration
     fired = [
         j
-        for j in judge(t.observation, window, triggers(t.plan, index))
+        for j in judge_criteria(
+            t.plan, t.observation, window, triggers(t.plan, index), role="rollback", final=final
+        )
         if j.verdict is Verdict.FAIL and j.text not in t.state.overridden
     ]
     if fired:
-        said = "; ".join(f"{j.text} ({j.reason})" for j in fired)
+        said = "; ".join(j.reason for j in fired)
         plural = "s" if len(fired) > 1 else ""
         return fire(t, f"{label}: rollback trigger{plural} fired: {said}", _texts(fired))
-    elapsed = t.state.bake_elapsed(t.now)
     promoted = t.promoted_by
-    early = elapsed < stage.duration
-    if early and promoted is None:
+    if not final and promoted is None:
         return False
-    success = judge(t.observation, window, stage.success)
+    success = judge_criteria(
+        t.plan, t.observation, window, stage.success, role="success", final=final
+    )
     failing = [j for j in success if j.verdict is Verdict.FAIL]
     if failing:
         said = "; ".join(j.reason for j in failing)
-        if promoted is not None and early:
+        if promoted is not None and not final:
             t.say(f"promote by {promoted} refused: {label} fails {said}; it keeps baking")
             return False
         return fire(t, f"{label} failed: {said}", _texts(failing))
+    open_ = [j for j in success if j.verdict is not Verdict.PASS]
     requests = canary_requests(t.observation, window)
-    passed = "; ".join(j.reason for j in success) or "it has no success criteria"
-    if requests:
-        passed += f" over {requests:,} canary requests"
-    open_ = [j.text for j in success if j.verdict is not Verdict.PASS]
-    if stage.min_requests and requests < stage.min_requests:
-        open_.append(f"only {requests:,} of the {stage.min_requests:,} canary requests needed")
+    short = stage.min_requests and requests < stage.min_requests
+    needed = f"only {requests:,} of the {stage.min_requests:,} canary requests needed"
     if promoted is not None:
-        still = f" (still open: {', '.join(open_)})" if open_ else ""
+        still = [j.text for j in open_] + ([needed] if short else [])
         return _passed(
             t,
             f"{label} promoted by {promoted} after {seconds(elapsed)} of "
-            f"{seconds(stage.duration)}{still}",
+            f"{seconds(stage.duration)}" + (f" (still open: {', '.join(still)})" if still else ""),
         )
-    if not open_:
+    if not open_ and not short:
+        passed = "; ".join(j.reason for j in success) or "it has no success criteria"
         return _passed(t, f"{label} passed: {passed}")
     limit = hold_limit(stage.duration, t.plan.monitoring.interval)
     if elapsed >= limit:
+        why = [j.reason for j in open_] + ([needed] if short else [])
         return fire(
-            t,
-            f"{label}: not enough data after {seconds(elapsed)} of baking ({', '.join(open_)})",
+            t, f"{label}: not enough data after {seconds(elapsed)} of baking ({'; '.join(why)})"
         )
+    waiting = [j.text for j in open_] + (["the minimum canary requests"] if short else [])
     message = (
         f"{label} has baked {seconds(stage.duration)} but is not decided yet "
-        f"({', '.join(open_)}); holding for up to {seconds(limit)} in all"
+        f"(waiting on {', '.join(waiting)}); holding for up to {seconds(limit)} in all"
     )
     if t.state.reason != message:
         t.update(reason=message)

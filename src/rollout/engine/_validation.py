@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from rollout.analysis import Verdict
 from rollout.engine import _strategy
-from rollout.engine._judging import baselines_to_measure, judge, spike_criteria, validation_window
+from rollout.engine._judging import judge_spikes, validation_window
 from rollout.engine._moves import enter_environment
 from rollout.engine._rollback import fire, hold_failure
 from rollout.engine._stages import hold_limit
 from rollout.engine._tick import Progress, Tick
 from rollout.engine._words import attempts, seconds
 from rollout.engine.actions import Migrate, RunCheck
-from rollout.engine.observation import Verdict
 from rollout.engine.state import Outcome, Status
 from rollout.plan.model import Check, Migrations
 
@@ -68,50 +68,42 @@ def _validate(t: Tick) -> str | Progress | None:
             )
             failed_steps.append(step)
     window = validation_window(t.plan, t.state)
-    judged = judge(t.observation, window, spike_criteria(t.plan, t.state.baselines))
+    elapsed = t.state.bake_elapsed(t.now)
+    length = t.plan.validation.window
+    final = elapsed >= length
+    judged = judge_spikes(t.plan, t.observation, window, t.state.baselines, final)
     spikes = [j for j in judged if j.verdict is Verdict.FAIL and j.text not in t.state.overridden]
-    problems.extend(f"{j.text} ({j.reason})" for j in spikes)
+    problems.extend(f"{j.text}: {j.reason}" for j in spikes)
     if problems:
         fired = (*failed_steps, *(j.text for j in spikes))
         fire(t, f"validation of {env.name} failed: {'; '.join(problems)}", fired)
         return None
     if waiting:
         return Progress.WAITING
-    elapsed = t.state.bake_elapsed(t.now)
-    length = t.plan.validation.window
     open_ = [j.text for j in judged if j.verdict is not Verdict.PASS]
-    open_.extend(f"no baseline for {metric}" for metric in _unmeasured(t))
     said = [f"{len(checks)} check{'s' if len(checks) != 1 else ''} passed"] if checks else []
     said.extend(j.reason for j in judged if j.verdict is Verdict.PASS)
     passed = f"{env.name} validated" + (f": {'; '.join(said)}" if said else "")
     if t.promoted_by is not None:
         still = f" (still open: {', '.join(open_)})" if open_ else ""
         return f"{passed}; promoted by {t.promoted_by} after {seconds(elapsed)}{still}"
-    if elapsed < length:
+    if not final:
         return Progress.WAITING
     if not open_:
         return passed
     limit = hold_limit(length, t.plan.monitoring.interval)
     if elapsed >= limit:
-        fire(
-            t,
-            f"validation of {env.name}: not enough data after {seconds(elapsed)} "
-            f"({', '.join(open_)})",
-        )
+        why = "; ".join(j.reason for j in judged if j.verdict is not Verdict.PASS)
+        fire(t, f"validation of {env.name}: not enough data after {seconds(elapsed)} ({why})")
         return None
     message = (
         f"validation of {env.name} has watched {seconds(length)} but is not decided yet "
-        f"({', '.join(open_)}); holding for up to {seconds(limit)} in all"
+        f"(waiting on {', '.join(open_)}); holding for up to {seconds(limit)} in all"
     )
     if t.state.reason != message:
         t.update(reason=message)
         t.say(message)
     return Progress.WAITING
-
-
-def _unmeasured(t: Tick) -> list[str]:
-    # A spike check whose baseline could not be had cannot pass: no data is not a pass.
-    return [m for m in baselines_to_measure(t.plan) if m not in t.state.baselines]
 
 
 def _builder(t: Tick, step: str, check: Check) -> Callable[[int], RunCheck]:

@@ -5,16 +5,14 @@
 - ``votes`` and ``sign_offs``: approvals/rejections of entering an environment, and manual
   checklist sign-offs, with who gave them (and, for sign-offs, the roles that person holds).
 - ``commands``: operator verbs queued since the last tick, in the order they were given.
-- ``metrics``: the verdicts on the criteria of the window the engine asked for (see
-  :func:`rollout.engine.metric_request`), with how many canary requests the window holds.
+- ``metrics``: the raw measurements of the window the engine asked for (see
+  :func:`rollout.engine.metric_request`): per metric, the interval series of both arms.
 
-Why verdicts rather than raw series: the statistics (anytime-valid sequential tests over every
-error event, latency sketches) live where the data lives, in the analysis package the shell
-calls, and the engine stays a small state machine that never depends on their internals or
-carries megabytes of sketches per tick. Nothing is lost for replay: the engine itself says which
-criteria to judge, on which window, from when (:class:`MetricRequest`, including the validation
-spike checks it derives from the baselines), so the shell duplicates no logic; the recorded
-observation replays the decision exactly, and the verdicts replay from the recorded telemetry.
+Why raw data rather than verdicts: ``decide`` judges them itself with :mod:`rollout.analysis`,
+so one pure call covers the whole decision, judging included, and a recorded observation
+replays it exactly. The engine is also the only one that knows what to judge and how: which
+criteria are success criteria and which are rollback triggers, and whether the bake is over
+(pauses excluded), which decides whether a success criterion may pass yet.
 """
 
 from __future__ import annotations
@@ -22,19 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from rollout.analysis import Interval, MetricSpec
 from rollout.engine.state import SignOff, Vote
-from rollout.plan.criteria import Criterion
 
 __all__ = [
     "ActionResult",
     "Command",
-    "Judgement",
     "MetricRequest",
     "MetricWindow",
     "Observation",
     "SignOff",
     "Verb",
-    "Verdict",
     "Vote",
 ]
 
@@ -69,57 +65,37 @@ class ActionResult:
     values: dict[str, float] = field(default_factory=dict)
 
 
-class Verdict(StrEnum):
-    """A criterion's verdict (the analysis package's words): ``inconclusive`` is "not enough
-    data yet" and holds a stage; ``error`` is "the metric could not be read" and holds too."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """A verdict on one criterion with its reason in plain words, e.g.
-    ``error_rate 0.4% < 1% over 12,034 canary requests``."""
-
-    verdict: Verdict
-    reason: str
-
-
 @dataclass(frozen=True)
 class MetricRequest:
     """The metric data the engine needs to judge the current window.
 
     ``window`` names it (``production/stage-2``, ``production/validation``) and must be echoed
     in :attr:`MetricWindow.window`; data for another window is ignored, so a tick that moves on
-    to the next stage never judges it on the previous stage's numbers. Collect ``metrics`` in
-    ``environment`` for the new version (canary arm; flag ``flag`` when traffic moves by flag)
-    and the old (control arm) from ``since`` (seconds since the epoch) to now.
+    to the next stage never judges it on the previous stage's numbers. Measure each metric of
+    ``specs`` in ``environment``, for the new version (canary arm; the flag ``flag`` when
+    traffic moves by flag) and the old one (control arm), from ``since`` (seconds since the
+    epoch) to now, as one :class:`~rollout.analysis.Interval` per collection interval.
     """
 
     window: str
     environment: str
     flag: str | None
     since: float
-    criteria: tuple[Criterion, ...]
+    specs: tuple[MetricSpec, ...]
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        """The metric names the criteria need, each once, in order."""
-        return tuple(dict.fromkeys(criterion.metric for criterion in self.criteria))
+        """The metric names wanted, in order."""
+        return tuple(spec.name for spec in self.specs)
 
 
 @dataclass(frozen=True)
 class MetricWindow:
-    """What was measured for ``window``: ``canary_requests`` the new version served in it, and
-    a :class:`Judgement` per criterion, keyed by the criterion's canonical text
-    (``str(criterion)``). A criterion with no entry counts as not judged yet (inconclusive)."""
+    """What was measured for ``window``: per metric name, the intervals since the window
+    opened, oldest first. A metric with no entry has no data yet."""
 
     window: str
-    canary_requests: int = 0
-    verdicts: dict[str, Judgement] = field(default_factory=dict)
+    series: dict[str, tuple[Interval, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
