@@ -318,3 +318,14 @@ def test_a_missing_segment_names_the_full_path() -> None:
 def test_duplicate_keys() -> None:
     assert flag_error(config(flag(key="a"), flag(key="b"), flag(key="a"))).field == "flags[2].key"
     assert flag_error(config(segments=[{"key": "s"}, {"key": "s"}])).field == "segments[1].key"
+
+
+def test_the_documented_example_is_a_valid_config() -> None:
+    from rollout.flags import model
+
+    doc = model.__doc__ or ""
+    block = doc.split("::\n", 1)[1].split("\nDefaults:", 1)[0]
+    text = "\n".join(line.split("//")[0] for line in block.splitlines())
+    cfg = FlagConfig.model_validate_json(text)
+    assert [f.key for f in cfg.flags] == ["new-checkout"]
+    assert cfg.flags[0].referenced_segments() == {"beta-testers"}

@@ -2,7 +2,8 @@
 
 A *config* is everything one environment's SDKs need to evaluate flags locally. The server's
 ``GET /config`` serves exactly this JSON, and the SDK loads it with
-``FlagConfig.model_validate_json``; ``FlagConfig.to_json`` writes it::
+``FlagConfig.model_validate_json``; ``FlagConfig.to_json`` writes it (the ``//`` comments are
+explanation, not part of the format)::
 
     {
       "environment": "production",
@@ -38,9 +39,10 @@ Defaults: ``on`` is true; ``variants`` is ``{"on": true, "off": false}`` (a bool
 
 A *serve* is exactly one of ``{"variant": name}``, ``{"split": [{"variant", "weight"}, ...]}``
 with weights in thousandths of a percent summing to 100_000, or the convenient
-``{"rollout": {"variant", "percent", "rest"}}``: ``percent`` % (0..100, 0.001 steps) get
-``variant`` and everyone else ``rest``. Split ranges are laid out in the order written; a
-rollout's ``variant`` comes first, so raising ``percent`` only ever adds subjects to it.
+``{"rollout": {"variant", "percent", "rest"}}``: ``percent`` % (0..100) get ``variant`` -- the
+subjects whose bucket is below ``percent * 1000`` -- and everyone else ``rest``. Split ranges
+are laid out in the order written; a rollout's ``variant`` comes first, so raising ``percent``
+only ever adds subjects to it.
 
 Variant values are strings, numbers, booleans or JSON objects/arrays (never null), and all
 variants of a flag share one kind (:class:`FlagKind`). Evaluated values are shared, not copied:
