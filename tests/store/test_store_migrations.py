@@ -92,6 +92,18 @@ def test_downgrade_to_base_then_upgrade_to_head(empty_db_url: str) -> None:
         assert store.list_rollouts() == []
 
 
+def test_a_database_from_a_newer_release_is_refused_plainly(empty_db_url: str) -> None:
+    with open_store(empty_db_url):
+        pass
+    engine = make_engine(empty_db_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"UPDATE {VERSION_TABLE} SET version_num = '9999'")
+    engine.dispose()
+
+    with pytest.raises(StoreError, match="migrated by a newer Rollout"):
+        open_store(empty_db_url)
+
+
 def _open_and_create(url: str, start: Barrier, results: Queue[str]) -> None:
     start.wait(timeout=30)
     results.put(_create_rollout_in(url))

@@ -62,7 +62,10 @@ def _locked(engine: Engine, run: Callable[[Config], None]) -> None:
                 )
             run(_config(connection))
     except CommandError as exc:
-        raise StoreError(f"migration failed: {exc}") from exc
+        hint = ""
+        if "Can't locate revision" in str(exc):
+            hint = " (the database was migrated by a newer Rollout: upgrade Rollout to use it)"
+        raise StoreError(f"migration failed: {exc}{hint}") from exc
 
 
 def upgrade_engine(engine: Engine, revision: str = "head") -> None:
