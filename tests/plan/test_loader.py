@@ -264,6 +264,13 @@ def test_missing_keys_of_one_mapping_are_one_problem() -> None:
     ]
 
 
+def test_windows_line_endings_and_a_byte_order_mark_do_not_move_problems() -> None:
+    text = replace("duration: 10m", "duration: 10 mins")
+    expected = problems(text)
+    assert problems(text.replace("\n", "\r\n")) == expected
+    assert problems("\ufeff" + text) == expected
+
+
 # --------------------------------------------------------------------------- unreadable input
 
 
@@ -279,6 +286,7 @@ def test_missing_keys_of_one_mapping_are_one_problem() -> None:
         ("a: *nowhere\n", "1:4: YAML syntax: this alias (*name) refers to no anchor (&name) "
          "defined above it"),
         ("name: x\x07\n", "1:8: the file contains a character YAML does not allow (U+0007)"),
+        ("name: " + "[" * 3000 + "]" * 3000, "1:57: the YAML is nested too deeply to be a plan"),
     ],
 )  # fmt: skip
 def test_text_that_is_not_a_plan_is_one_clear_problem(text: str, expected: str) -> None:

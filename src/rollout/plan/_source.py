@@ -107,8 +107,17 @@ class Source:
         return (), Place(1, 1)
 
 
+_TOO_DEEP = "the YAML is nested too deeply to be a plan"
+# No plan nests [..] or {..} this deep; ruamel's scanner slows down sharply with flow depth,
+# so deeper text is refused before it is parsed.
+_MAX_FLOW_DEPTH = 50
+
+
 def read_yaml(text: str) -> Source:
     """Read one YAML document. The data is None with a problem when the text is not usable."""
+    too_deep = _flow_too_deep(text)
+    if too_deep is not None:
+        return _unreadable(SourceProblem(*too_deep, (), _TOO_DEEP))
     yaml = YAML(typ="rt")
     try:
         with warnings.catch_warnings():
@@ -123,14 +132,17 @@ def read_yaml(text: str) -> Source:
         message = f"the file contains a character YAML does not allow ({character})"
         return _unreadable(SourceProblem(line, column, (), message))
     except RecursionError:
-        return _unreadable(SourceProblem(1, 1, (), "the YAML is nested too deeply to be a plan"))
+        return _unreadable(SourceProblem(1, 1, (), _TOO_DEEP))
     except YAMLError as exc:  # pragma: no cover - every ruamel error we know is marked
         return _unreadable(SourceProblem(1, 1, (), f"not valid YAML: {exc}"))
     if root is None:
         message = "the plan is empty (`rollout init` prints a starter plan)"
         return _unreadable(SourceProblem(1, 1, (), message))
     builder = _Builder(yaml)
-    data = builder.build(root, (), None)
+    try:
+        data = builder.build(root, (), None)
+    except RecursionError:
+        return _unreadable(SourceProblem(1, 1, (), _TOO_DEEP))
     if not isinstance(data, dict):
         line, column = _mark(root)
         message = (
@@ -138,6 +150,30 @@ def read_yaml(text: str) -> Source:
         )
         return _unreadable(SourceProblem(line, column, (), message))
     return Source(data, builder.places, tuple(builder.problems))
+
+
+def _flow_too_deep(text: str) -> tuple[int, int] | None:
+    """Where brackets first nest deeper than any plan would, or None.
+
+    An approximation that errs towards allowing: quoted text is skipped, and a bracket inside
+    a plain value (a PromQL query) counts, which only matters past the generous limit.
+    """
+    depth, quote, line, column = 0, "", 1, 0
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > _MAX_FLOW_DEPTH:
+                return line, column
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return None
 
 
 def _unreadable(problem: SourceProblem) -> Source:
