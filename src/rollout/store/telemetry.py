@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import CursorResult, delete, insert, select
 
 from rollout.errors import NotFound
 from rollout.store._db import StoreBase, locked_row, utc
@@ -109,7 +110,8 @@ class TelemetryMixin(StoreBase):
         """Drop batches whose window ended before ``cutoff`` (retention); returns how many."""
         statement = delete(Telemetry).where(Telemetry.window_end < utc(cutoff))
         with self._write() as session:
-            return len(session.scalars(statement.returning(Telemetry.id)).all())
+            result = cast(CursorResult[Any], session.execute(statement))
+            return result.rowcount
 
     def put_baseline(
         self,
