@@ -38,8 +38,12 @@ def test_canary_walks_every_stage_to_success() -> None:
         Status.SUCCEEDED,
     ]
     moves = [(a.environment, a.percent) for a in sim.of(SetTraffic)]
-    assert moves == [("staging", 100.0), ("production", 5.0), ("production", 50.0),
-                     ("production", 100.0)]  # fmt: skip
+    assert moves == [
+        ("staging", 100.0),
+        ("production", 5.0),
+        ("production", 50.0),
+        ("production", 100.0),
+    ]
     assert [a.step for a in sim.of(Deploy)] == ["staging/deploy", "production/deploy"]
     assert len(sim.of(RunGate)) == 2
 

@@ -18,9 +18,17 @@ from rollout.errors import EngineError
 
 # What a failure hold can be waiting on; notifications and requests are never retried by hand.
 _RETRYABLE = frozenset(
-    {"run_gate", "sign_off", "record_baseline", "deploy", "migrate", "set_traffic", "set_flag",
-     "run_check"}
-)  # fmt: skip
+    {
+        "run_gate",
+        "sign_off",
+        "record_baseline",
+        "deploy",
+        "migrate",
+        "set_traffic",
+        "set_flag",
+        "run_check",
+    }
+)
 _CLOCKED = (Status.OBSERVING, Status.VALIDATING)
 
 
@@ -90,9 +98,10 @@ def apply(t: Tick, command: Command) -> None:
         _back(t, f"resumed by {actor}{note}{ignoring}", overridden=(*t.state.overridden, *fired))
     elif verb is Verb.RETRY:
         again = [
-            e for e in t.state.ledger
+            e
+            for e in t.state.ledger
             if e.gave_up and e.kind in _RETRYABLE and e.step not in t.state.overridden
-        ]  # fmt: skip
+        ]
         for entry in again:
             t.put(replace(entry, last_attempt=entry.attempt + entry.budget))
         steps = people([e.step for e in again])

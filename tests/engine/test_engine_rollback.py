@@ -1,0 +1,167 @@
+"""Rolling back: the plan's steps in order, each with its retries; a step that still fails ends
+in rollback_failed, loudly; a notification that cannot be sent does not hold the rollback up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine_plans import load, plan_data
+from engine_sim import Sim, Telemetry, World
+
+from rollout.engine import (
+    Command,
+    Deploy,
+    Notify,
+    RunCommand,
+    RunRollbackStep,
+    SetFlag,
+    SetTraffic,
+    Status,
+    Verb,
+)
+
+
+def _rollback_plan(strategy: str = "canary") -> dict[str, Any]:
+    data = plan_data(strategy)
+    data["rollback"] = [
+        {"name": "traffic back", "traffic": 0, "retries": 2},
+        {"flag": {"key": "new-checkout", "enabled": False}},
+        {"notify": {"audience": "on-call", "message": "rolling back {version}"}, "retries": 1},
+        {"run": "./purge-cache.sh", "retries": 0},
+    ]
+    return data
+
+
+def _abort_in_stage_2(sim: Sim) -> None:
+    sim.run(lambda s: s.status is Status.OBSERVING and s.stage_index == 1)
+    sim.tick(commands=[Command(Verb.ABORT, "dave")])
+
+
+def test_rollback_steps_run_in_order_one_at_a_time() -> None:
+    sim = Sim(load(_rollback_plan()))
+    _abort_in_stage_2(sim)
+    first = [a.index for a in sim.of(RunRollbackStep)]
+    assert first == [0]  # the next step waits for this one's result
+    assert sim.run().status is Status.ROLLED_BACK
+    steps = sim.of(RunRollbackStep)
+    assert [s.index for s in steps] == [0, 1, 2, 3]
+    kinds = [type(s.action) for s in steps]
+    assert kinds == [SetTraffic, SetFlag, Notify, RunCommand]
+    assert (
+        sim.state.reason
+        == "rolled back production: all 4 rollback steps done (cause: aborted by dave)"
+    )
+
+
+def test_a_failing_step_is_retried_before_the_next_one_runs() -> None:
+    world = World(fail={"rollback/1": ["router timeout", "router timeout"]})
+    sim = Sim(load(_rollback_plan()), world=world)
+    _abort_in_stage_2(sim)
+    assert sim.run().status is Status.ROLLED_BACK
+    tries = [(s.index, s.attempt) for s in sim.of(RunRollbackStep)]
+    assert tries == [(0, 1), (0, 2), (0, 3), (1, 1), (2, 1), (3, 1)]
+    # The inner action carries the same key as its step: the runner can act idempotently.
+    assert all(s.action.key == s.key for s in sim.of(RunRollbackStep))
+
+
+def test_a_step_that_keeps_failing_ends_in_rollback_failed_loudly() -> None:
+    world = World(fail={"rollback/1": ["router timeout"] * 3})
+    sim = Sim(load(_rollback_plan()), world=world)
+    _abort_in_stage_2(sim)
+    final = sim.run()
+    assert final.status is Status.ROLLBACK_FAILED
+    assert final.reason.startswith(
+        "ROLLBACK FAILED in production: rollback step 1 (traffic back) failed after 3 attempts: "
+        "router timeout. The new version may still be serving users"
+    )
+    assert "(cause of the rollback: aborted by dave)" in final.reason
+    # Later steps never ran, and people were told.
+    assert [s.index for s in sim.of(RunRollbackStep)] == [0, 0, 0]
+    assert sim.of(Notify)[-1].moment == "rollback_failed"
+    assert sim.of(Notify)[-1].context.reason == final.reason
+
+
+def test_a_notify_step_that_fails_does_not_block_the_rollback() -> None:
+    world = World(fail={"rollback/3": ["slack is down", "slack is still down"]})
+    sim = Sim(load(_rollback_plan()), world=world)
+    _abort_in_stage_2(sim)
+    final = sim.run()
+    assert final.status is Status.ROLLED_BACK
+    assert final.notes == ("rollback step 3 (notify) failed after 2 attempts: slack is still down",)
+    assert sim.said(
+        "rollback step 3 (notify) failed after 2 attempts: slack is still down; "
+        "carrying on with the rollback"
+    )
+    assert [s.index for s in sim.of(RunRollbackStep)][-1] == 3
+
+
+def test_a_communication_plan_message_that_fails_is_noted_and_ignored() -> None:
+    world = World(fail={"notify/*": 99})
+    sim = Sim(load(plan_data("canary")), world=world)
+    assert sim.run().status is Status.SUCCEEDED
+    assert sim.said("notify/1/started could not be delivered: notify/* broke")
+
+
+def test_the_rolling_strategy_puts_the_new_instances_back() -> None:
+    data = _rollback_plan("rolling")
+    sim = Sim(load(data), metrics=Telemetry(bad=[("production/stage-2", "latency_p99")]))
+    assert sim.run().status is Status.ROLLED_BACK
+    first = sim.of(RunRollbackStep)[0].action
+    assert isinstance(first, Deploy)
+    assert first.command.run == "./undeploy-one.sh"
+    # Stage 2 runs 3 of 5 instances; they go back newest first.
+    assert first.instances == ("web-3", "web-2", "web-1")
+
+
+def test_a_health_check_that_fails_rolls_a_rolling_deployment_back() -> None:
+    world = World(fail={"production/stage-2/batch-2-3/health": 2})
+    sim = Sim(load(_rollback_plan("rolling")), world=world)
+    assert sim.run().status is Status.ROLLED_BACK
+    assert sim.state.rollback_trigger == (
+        "the health check 'healthz' of web-2, web-3 in production failed after 2 attempts: "
+        "production/stage-2/batch-2-3/health broke"
+    )
+    first = sim.of(RunRollbackStep)[0].action
+    assert isinstance(first, Deploy) and first.instances == ("web-3", "web-2", "web-1")
+
+
+def test_rolling_without_an_undeploy_command_cannot_roll_traffic_back() -> None:
+    data = _rollback_plan("rolling")
+    del data["strategy"]["rolling"]["undeploy"]
+    sim = Sim(load(data))
+    _abort_in_stage_2(sim)
+    final = sim.run()
+    assert final.status is Status.ROLLBACK_FAILED
+    assert "the rolling block has no 'undeploy' command" in final.reason
+
+
+def test_abort_before_anything_changed_ends_in_failed_without_rollback_steps() -> None:
+    sim = Sim(load(_rollback_plan()), world=World(never=["gate/*"]))
+    sim.tick()
+    sim.verb(Verb.ABORT, "dave")
+    assert sim.state.status is Status.FAILED
+    assert not sim.of(RunRollbackStep)
+    assert any(n.moment == "failed" for n in sim.of(Notify))
+
+
+def test_verbs_during_a_rollback_are_ignored_with_a_reason() -> None:
+    sim = Sim(load(_rollback_plan()), world=World(never=["rollback/*"]))
+    _abort_in_stage_2(sim)
+    for verb in (Verb.PAUSE, Verb.ABORT, Verb.PROMOTE):
+        sim.verb(verb, "erin")
+        assert sim.state.status is Status.ROLLING_BACK
+    assert sim.said("pause by erin ignored: the rollout is rolling back")
+    assert sim.said("abort by erin ignored: the rollout is already rolling back")
+
+
+def test_a_finished_rollout_ignores_verbs_but_records_late_results() -> None:
+    sim = Sim(load(plan_data("canary")), world=World(never=["notify/*"]))
+    sim.run()
+    final = sim.state
+    sim.verb(Verb.ABORT, "erin")
+    assert sim.state.status is Status.SUCCEEDED
+    late = sim.world
+    late._never = ()  # the notifications are answered at last
+    sim.tick()
+    assert sim.state.status is final.status
+    assert all(e.outcome.value == "done" for e in sim.state.ledger if e.kind == "notify")
