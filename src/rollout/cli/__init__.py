@@ -51,7 +51,11 @@ def _root(
 
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to ``app``.
-    from rollout.cli import plan_commands  # noqa: F401
+    from rollout.cli import (
+        flag_commands,  # noqa: F401
+        plan_commands,  # noqa: F401
+        server_commands,  # noqa: F401
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

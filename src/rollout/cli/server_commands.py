@@ -1,0 +1,96 @@
+"""``rollout server``: the flag service (HTTP API, SSE stream, telemetry intake) under uvicorn.
+
+Heavy imports (FastAPI, uvicorn, SQLAlchemy) happen inside the command, so other commands
+start fast.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from rollout.cli import app, err_console
+
+USER_MISTAKE = 2
+FAILURE = 1
+
+
+class LogLevel(StrEnum):
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
+
+
+@app.command(
+    help="Serve the flag API, the SSE stream and telemetry intake.\n\n"
+    "Flags live in the database (default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db). "
+    "Several replicas on one PostgreSQL push every change to all their SSE clients through "
+    "LISTEN/NOTIFY; set ROLLOUT_FANOUT=redis://... to use Redis pub/sub instead.\n\n"
+    "Example: rollout server --port 8000 --database postgresql://rollout@db/rollout"
+)
+def server(
+    *,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Database URL (sqlite:///path or postgresql://...). "
+            "Default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db.",
+            show_default=False,
+        ),
+    ] = None,
+    fanout: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ROLLOUT_FANOUT",
+            metavar="URL",
+            help="redis://... to fan changes out through Redis; 'none' for one process only. "
+            "Default: LISTEN/NOTIFY on PostgreSQL.",
+            show_default=False,
+        ),
+    ] = None,
+    keepalive: Annotated[
+        float, typer.Option(help="Seconds between SSE keep-alive comments.", min=0.1)
+    ] = 15.0,
+    log_level: Annotated[LogLevel, typer.Option(help="Log level.")] = LogLevel.INFO,
+) -> None:
+    from rollout import __version__
+    from rollout.errors import StoreError
+    from rollout.server.app import create_app
+    from rollout.server.feeds import make_feed
+    from rollout.server.run import bind, make_server, url_of
+    from rollout.store import open_store
+
+    try:
+        feed = make_feed(database, fanout)
+    except ValueError as exc:
+        err_console.print(str(exc), markup=False)
+        raise typer.Exit(USER_MISTAKE) from None
+    try:
+        store = open_store(database)
+    except StoreError as exc:
+        err_console.print(f"error: cannot open the database: {exc}", markup=False)
+        raise typer.Exit(FAILURE) from None
+    try:
+        try:
+            sock = bind(host, port)
+        except OSError as exc:
+            err_console.print(
+                f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", markup=False
+            )
+            raise typer.Exit(FAILURE) from None
+        application = create_app(store, feed=feed, keepalive_seconds=keepalive)
+        err_console.print(
+            f"Rollout {__version__} serving on {url_of(sock)} "
+            f"(database {store.url}, fan-out {feed.name})",
+            markup=False,
+        )
+        make_server(application, log_level=log_level.value, access_log=True).run(sockets=[sock])
+    finally:
+        store.close()
