@@ -358,10 +358,20 @@ class RolloutClient:
         self._last_error = message
         self._snapshot = Snapshot.empty(code, message)
 
-    def _install(self, config: FlagConfig, compiled: CompiledConfig, source: ConfigSource) -> None:
+    def _install(
+        self,
+        config: FlagConfig,
+        compiled: CompiledConfig,
+        source: ConfigSource,
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        """Swap in the new snapshot, run ``then`` (the cache write), then tell the listeners,
+        so a listener sees the update complete."""
         previous = self._snapshot
         self._snapshot = Snapshot(compiled, config, source)
         self._ready.set()
+        if then is not None:
+            then()
         change = ConfigChange(
             previous.version, config.version, source, changed_flags(previous.config, config)
         )
@@ -483,16 +493,20 @@ class _Sink:
         current = client._snapshot
         if current.source is ConfigSource.SERVER and current.version == config.version:
             return  # the same version again (a poll racing the stream)
-        client._install(config, compiled, ConfigSource.SERVER)
         if not client._healthy:
             log.info("rollout: config version %d received from the server", config.version)
         client._healthy = True
         client._last_error = None
-        if client._cache is not None:
-            try:
-                client._cache.save(config)
-            except OSError as exc:
-                log.warning("rollout: could not write the config cache: %s", exc)
+        cache = client._cache
+
+        def save() -> None:
+            if cache is not None:
+                try:
+                    cache.save(config)
+                except OSError as exc:
+                    log.warning("rollout: could not write the config cache: %s", exc)
+
+        client._install(config, compiled, ConfigSource.SERVER, then=save)
 
     def failed(self, message: str) -> None:
         client = self._client
