@@ -20,6 +20,7 @@ The tool behind it is a :class:`MigrationTool` picked by the plan's ``tool:`` fr
 Every failure is a :class:`~rollout.errors.MigrationError` naming the revision.
 """
 
+from rollout.providers.migrations.alembic import AlembicTool
 from rollout.providers.migrations.compat import (
     Breaking,
     CompatibilityReport,
@@ -33,6 +34,7 @@ from rollout.providers.migrations.gate import (
     MigrationsReport,
     check_compatibility,
     run_migrations_gate,
+    upgrade_steps,
     verify_migrations,
 )
 from rollout.providers.migrations.migrator import Migrator, Moved
@@ -49,6 +51,7 @@ from rollout.providers.migrations.scratch import scratch_database
 from rollout.providers.migrations.tool import MigrationTool, Revision, Verdict
 
 __all__ = [
+    "AlembicTool",
     "Breaking",
     "CompatibilityReport",
     "Finding",
@@ -76,5 +79,6 @@ __all__ = [
     "scratch_database",
     "take_snapshot",
     "tool_for",
+    "upgrade_steps",
     "verify_migrations",
 ]

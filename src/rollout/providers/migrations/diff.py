@@ -145,7 +145,7 @@ def _changed(change: SchemaChange) -> str:
     if isinstance(before, ColumnShape) and isinstance(after, ColumnShape):
         return column_differences(before, after)
     assert isinstance(before, tuple) and isinstance(after, tuple)
-    return f"on ({', '.join(after)}) instead of ({', '.join(before)})"
+    return f"columns ({', '.join(after)}) instead of ({', '.join(before)})"
 
 
 def restore_problems(expected: SchemaSnapshot, actual: SchemaSnapshot) -> list[str]:

@@ -7,7 +7,8 @@ round trip (:mod:`~rollout.providers.migrations.roundtrip`) and, when the plan s
 (:mod:`~rollout.providers.migrations.compat`), from the same schema snapshots. It also checks
 the phases are in order (contract revisions last). The scratch database is dropped afterwards.
 
-:func:`check_compatibility` runs the compatibility check alone (upgrades only).
+:func:`check_compatibility` runs the compatibility check alone (upgrades only, through
+:func:`upgrade_steps`).
 """
 
 from __future__ import annotations
@@ -91,18 +92,15 @@ def run_migrations_gate(
     return verify_migrations(migrator, migrator.current(spec.database_url))
 
 
-def check_compatibility(
+def upgrade_steps(
     tool: MigrationTool,
     scratch_url: str,
     start: str | None,
     revisions: Sequence[Revision] | None = None,
-    *,
-    allow_incompatible: Collection[str] = (),
-    contract_revisions: Collection[str] = (),
-) -> CompatibilityReport:
+) -> list[Step]:
     """Upgrade an empty scratch database (``scratch_url``, expanded) to ``start``, then through
-    ``revisions`` (default: all after ``start``) one by one, and judge each schema change.
-    ``MigrationError`` when an upgrade fails."""
+    ``revisions`` (default: all after ``start``) one by one, snapshotting the schema around
+    each. ``MigrationError`` when an upgrade fails."""
     pending = tuple(tool.revisions(start) if revisions is None else revisions)
     if start is not None:
         tool.upgrade(scratch_url, start)
@@ -114,4 +112,19 @@ def check_compatibility(
             after = reader.snapshot()
             steps.append(Step(rev, before, after))
             before = after
+    return steps
+
+
+def check_compatibility(
+    tool: MigrationTool,
+    scratch_url: str,
+    start: str | None,
+    revisions: Sequence[Revision] | None = None,
+    *,
+    allow_incompatible: Collection[str] = (),
+    contract_revisions: Collection[str] = (),
+) -> CompatibilityReport:
+    """The compatibility check alone, without the round trip: :func:`upgrade_steps`, judged
+    by :func:`~rollout.providers.migrations.compat.compatibility`."""
+    steps = upgrade_steps(tool, scratch_url, start, revisions)
     return compatibility(steps, allow_incompatible, contract_revisions)

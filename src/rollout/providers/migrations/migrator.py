@@ -164,11 +164,15 @@ class Migrator:
                 "downgrade would bring back the schema but not the values. Restore from a "
                 "backup, or roll forward with a fix instead; nothing was changed"
             )
-        missing = [rev for rev in undo if not rev.has_downgrade]
+        missing = [rev.label for rev in undo if not rev.has_downgrade]
         if missing:
+            which = (
+                f"revision {missing[0]} has"
+                if len(missing) == 1
+                else f"revisions {', '.join(missing)} have"
+            )
             raise MigrationError(
-                f"cannot roll back to {label_of(start)}: revision {missing[-1].label} has no "
-                "downgrade; nothing was changed"
+                f"cannot roll back to {label_of(start)}: {which} no downgrade; nothing was changed"
             )
         self.tool.downgrade(target, start)
         return Moved(current, start, tuple(reversed(undo)))

@@ -35,8 +35,9 @@ def expand(text: str, environ: Mapping[str, str] | None = None) -> str:
     missing = sorted({name for name in _REFERENCE.findall(text) if name not in values})
     if missing:
         names = ", ".join(f"${{{name}}}" for name in missing)
+        verb = "is" if len(missing) == 1 else "are"
         raise MigrationError(
-            f"the database URL refers to {names}, which is not set in the environment"
+            f"the database URL refers to {names}, which {verb} not set in the environment"
         )
     return _REFERENCE.sub(lambda match: values[match.group(1)], text)
 

@@ -1,0 +1,20 @@
+"""add orders.note
+
+Revision ID: 3155000000a1
+Revises: b0a5e0000001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "3155000000a1"
+down_revision = "b0a5e0000001"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("orders") as batch:
+        batch.add_column(sa.Column("note", sa.String(200), nullable=True))
+
+
+def downgrade() -> None:
+    pass
