@@ -103,15 +103,15 @@ def test_an_unset_database_variable_is_named(tmp_path: Path) -> None:
         run_migrations_gate(migrations("good"), PROJECTS, environ={})
 
 
-@pytest.mark.postgres
-def test_the_gate_makes_its_scratch_database_on_the_scratch_server(
-    tmp_path: Path, postgres_url: str
-) -> None:
+def test_the_gate_makes_its_scratch_database_on_the_scratch_server(tmp_path: Path) -> None:
     environ = {
         "SHOP_DATABASE_URL": production_at(tmp_path, "good", BASE),
-        "SCRATCH_URL": postgres_url,
+        "SCRATCH_URL": "postgresql+psycopg://ci:pw@127.0.0.1:1/scratch",
     }
     spec = migrations("good", scratch_database_url="${SCRATCH_URL}")
-    report = run_migrations_gate(spec, PROJECTS, environ)
-    assert report.verdict is Verdict.PASS
-    assert len(report.round_trip.results) == 3
+    with pytest.raises(
+        MigrationError,
+        match=r"^cannot create a scratch database on "
+        r"postgresql\+psycopg://ci:\*\*\*@127.0.0.1:1/scratch",
+    ):
+        run_migrations_gate(spec, PROJECTS, environ)

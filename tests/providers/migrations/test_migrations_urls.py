@@ -34,7 +34,8 @@ def test_every_unset_variable_is_named() -> None:
     with pytest.raises(MigrationError) as caught:
         expand("postgresql://${DB_USER}:${DB_PASSWORD}@db/${DB_NAME}", {"DB_USER": "app"})
     assert str(caught.value) == (
-        "the database URL refers to ${DB_NAME}, ${DB_PASSWORD}, which are not set in the environment"
+        "the database URL refers to ${DB_NAME}, ${DB_PASSWORD}, which are not set in the "
+        "environment"
     )
 
 
