@@ -1,0 +1,192 @@
+"""The built-in source: the SDKs' outcome telemetry, per flag arm, from Rollout's own store.
+
+Plan block (the default, so usually left out)::
+
+    monitoring:
+      source:
+        type: builtin
+
+SDKs report, per flag arm and per flush window, how many requests they served, how many failed
+and a latency sketch (ms). This source reads the batches of the stage's flag in the
+environment, puts each batch in the step its window *ended* in (the store's half-open rule, so
+a batch is never counted twice by consecutive windows), and adds up each arm per step: requests
+and errors are summed, latency sketches merged exactly.
+
+Arms: the canary is the variant the rollout serves to its audience, the control the variant
+everyone else gets. When :class:`ArmSelector` leaves them out they are read from the flag as
+stored: its percentage rollout's ``variant`` and ``rest``; for a boolean flag with no rollout
+yet, its ``true`` and ``false`` variants (``on`` / ``off``) -- the same choice the flag router
+makes when it ramps the flag. A flag that does not exist (yet) has no telemetry: no data.
+
+It measures ``error_rate`` and ``latency`` metrics. The telemetry carries no conversions,
+measured values or other events yet, so a ``conversion``, ``mean`` or ``count`` metric on this
+source is a :class:`MetricsError` that says to give that metric a Prometheus or command source.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Protocol
+
+from rollout.analysis import ArmStats, Interval, LatencySketch, MetricSeries, MetricSpec
+from rollout.errors import FlagError, MetricsError, NotFound, StoreError
+from rollout.flags.model import Flag
+from rollout.flags.ramp import with_rollout_percent
+from rollout.plan.model import Metric
+from rollout.providers.metrics._base import ArmSelector, FetchResult, NoData, Steps
+from rollout.store import FlagRecord, TelemetryRecord
+
+__all__ = ["BuiltinMetricSource", "TelemetryReader", "flag_arms"]
+
+_KINDS = ("error_rate", "latency")
+
+
+class TelemetryReader(Protocol):
+    """The part of :class:`rollout.store.Store` this source reads."""
+
+    def query_telemetry(
+        self,
+        environment: str,
+        flag_key: str,
+        since: datetime,
+        until: datetime,
+        *,
+        variant: str | None = None,
+    ) -> list[TelemetryRecord]: ...
+
+    def get_flag(self, environment: str, key: str) -> FlagRecord: ...
+
+
+def flag_arms(flag: Flag) -> tuple[str, str]:
+    """``(canary, control)`` variant names of ``flag``: its rollout's ``variant`` and ``rest``,
+    else a boolean flag's true and false variants. ``MetricsError`` when neither applies.
+
+    >>> flag_arms(Flag.model_validate({"key": "x", "fallthrough": {"variant": "off"}}))
+    ('on', 'off')
+    """
+    try:
+        # Ask the ramp which variants it would move between: one rule for both, by construction.
+        ramped = with_rollout_percent(flag, 0.0)
+    except FlagError as exc:
+        raise MetricsError(
+            f"cannot tell the canary arm of flag {flag.key!r} from its control arm: {exc.message}"
+        ) from exc
+    rollout = ramped.fallthrough.rollout
+    assert rollout is not None  # with_rollout_percent always sets one
+    return rollout.variant, rollout.rest
+
+
+class BuiltinMetricSource:
+    """Reads outcome telemetry from the store (see the module docstring)."""
+
+    def __init__(self, store: TelemetryReader) -> None:
+        self.store = store
+
+    def fetch(
+        self,
+        metric: str,
+        spec: MetricSpec,
+        metric_def: Metric | None,
+        arms: ArmSelector,
+        *,
+        start: float,
+        end: float,
+        step: float,
+    ) -> FetchResult:
+        if spec.kind not in _KINDS:
+            raise MetricsError(
+                f"{metric} is a {spec.kind} metric, but the built-in telemetry only measures "
+                "requests, errors and latency; give it a prometheus or command source"
+            )
+        if arms.flag is None:
+            raise MetricsError(
+                f"the built-in telemetry measures {metric} per flag arm, but no flag was named"
+            )
+        steps = Steps(start, end, step)
+        chosen = self._arms(arms, arms.flag)
+        if chosen is None:
+            return NoData(
+                metric,
+                f"flag {arms.flag!r} does not exist in {arms.environment}, so no SDK reports "
+                "telemetry for it",
+            )
+        canary, control = chosen
+        if steps.count == 0:
+            return NoData(metric, f"no whole {step:g} s step has passed since the window opened")
+        try:
+            rows = self.store.query_telemetry(
+                arms.environment, arms.flag, _moment(steps.start), _moment(steps.stop)
+            )
+        except StoreError as exc:
+            raise MetricsError(f"reading telemetry of flag {arms.flag!r} failed: {exc}") from exc
+        per_step: dict[int, dict[str, list[TelemetryRecord]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for row in rows:
+            index = steps.index_of(row.window_end.timestamp())
+            if index is not None and row.variant in (canary, control):
+                per_step[index][row.variant].append(row)
+        intervals = [
+            Interval(*steps.bounds(i), _arm(per_step[i][canary]), _arm(per_step[i][control]))
+            for i in sorted(per_step)
+        ]
+        if not intervals:
+            return NoData(
+                metric,
+                f"no telemetry of flag {arms.flag!r} (variants {canary!r} and {control!r}) in "
+                f"{arms.environment} yet",
+            )
+        return MetricSeries(spec, tuple(intervals))
+
+    def _arms(self, arms: ArmSelector, flag_key: str) -> tuple[str, str] | None:
+        """The arms' variants; None when they must come from a flag that does not exist."""
+        canary, control = arms.canary, arms.control
+        if canary is None or control is None:
+            flag = self._flag(arms.environment, flag_key)
+            if flag is None:
+                return None
+            stored_canary, stored_control = flag_arms(flag)
+            canary, control = canary or stored_canary, control or stored_control
+        if canary == control:
+            raise MetricsError(f"the canary and the control arm are both variant {canary!r}")
+        return canary, control
+
+    def _flag(self, environment: str, key: str) -> Flag | None:
+        try:
+            record = self.store.get_flag(environment, key)
+        except NotFound:
+            return None
+        except StoreError as exc:
+            raise MetricsError(f"reading flag {key!r} failed: {exc}") from exc
+        try:
+            return Flag.model_validate(record.definition)
+        except ValueError as exc:
+            raise MetricsError(f"flag {key!r} as stored is not a valid flag: {exc}") from exc
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _arm(rows: list[TelemetryRecord]) -> ArmStats:
+    sketches: list[LatencySketch] = []
+    for row in rows:
+        if row.latency_sketch is None:
+            continue
+        try:
+            sketches.append(LatencySketch.from_dict(row.latency_sketch))
+        except ValueError as exc:
+            raise MetricsError(
+                f"telemetry batch {row.id} (SDK instance {row.sdk_instance}) holds a malformed "
+                f"latency sketch: {exc}"
+            ) from exc
+    try:
+        latency = LatencySketch.combine(sketches) if sketches else None
+    except ValueError as exc:  # sketches of different accuracy cannot be merged
+        raise MetricsError(f"telemetry latency sketches do not merge: {exc}") from exc
+    return ArmStats(
+        requests=sum(row.requests for row in rows),
+        errors=sum(row.errors for row in rows),
+        latency=latency,
+    )
