@@ -1,0 +1,113 @@
+"""``${VAR}`` references in a plan, filled in from the environment only at the moment of use.
+
+A plan keeps secrets out of the repository by naming them: ``Authorization: Bearer
+${API_TOKEN}``, ``slack://${SLACK_TOKEN}/#deploys``. :func:`expand` fills the references in when
+a check runs or a message is sent; the expanded text goes straight to the request and is never
+kept on an object, logged, or written to the audit trail. Messages show the text *as written*
+(``${API_TOKEN}`` stays ``${API_TOKEN}``), and :class:`Scrubber` masks any expanded value that
+an outside library or server might echo back in an error.
+
+>>> expand("Bearer ${TOKEN}", {"TOKEN": "s3cr3t-value"}).text
+'Bearer s3cr3t-value'
+>>> scrub = expand("Bearer ${TOKEN}", {"TOKEN": "s3cr3t-value"}).scrubber
+>>> scrub("401: bad token s3cr3t-value")
+'401: bad token ****'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+MASK = "****"
+
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+# Values this short are not masked in echoed text: masking "1" would garble every number in a
+# message, and a secret of three characters protects nothing anyway.
+_SHORTEST_MASKED = 4
+
+
+class MissingVariable(LookupError):
+    """A ``${NAME}`` reference whose variable is not set; ``names`` lists every missing one."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names: tuple[str, ...] = tuple(sorted(set(names)))
+        listed = ", ".join(f"${{{name}}}" for name in self.names)
+        verb = "is" if len(self.names) == 1 else "are"
+        super().__init__(f"{listed} {verb} not set in the environment")
+
+
+@dataclass(frozen=True)
+class Scrubber:
+    """Masks the expanded secret values in text meant for people (errors, response bodies)."""
+
+    values: tuple[str, ...] = ()
+
+    def __call__(self, text: str) -> str:
+        # Longest first, so a value containing another is masked whole.
+        for value in sorted(self.values, key=len, reverse=True):
+            text = text.replace(value, MASK)
+        return text
+
+    def __add__(self, other: Scrubber) -> Scrubber:
+        return Scrubber(tuple(dict.fromkeys((*self.values, *other.values))))
+
+
+@dataclass(frozen=True)
+class Expanded:
+    """Text with its references filled in, and the scrubber for the values used."""
+
+    text: str
+    scrubber: Scrubber
+
+
+def references(text: str) -> tuple[str, ...]:
+    """The variable names ``text`` refers to, in order of first use.
+
+    >>> references("${A}:${B}@host/${A}")
+    ('A', 'B')
+    """
+    return tuple(dict.fromkeys(REFERENCE.findall(text)))
+
+
+def expand(text: str, environ: Mapping[str, str] | None = None) -> Expanded:
+    """``text`` with every ``${NAME}`` replaced by ``environ[NAME]`` (default ``os.environ``).
+
+    Raises :class:`MissingVariable` naming every unset variable (never a value). Text without
+    references comes back unchanged. Only the ``${NAME}`` form is a reference: ``$NAME`` and
+    ``$(cmd)`` are left alone.
+    """
+    values = os.environ if environ is None else environ
+    names = references(text)
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise MissingVariable(missing)
+    used = tuple(values[name] for name in names if len(values[name]) >= _SHORTEST_MASKED)
+    expanded = REFERENCE.sub(lambda match: values[match.group(1)], text)
+    return Expanded(expanded, Scrubber(used))
+
+
+def expand_all(
+    texts: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], Scrubber]:
+    """Every value of ``texts`` expanded, and one scrubber for all of them.
+
+    Raises :class:`MissingVariable` naming every unset variable across all values.
+    """
+    missing: list[str] = []
+    out: dict[str, str] = {}
+    scrubber = Scrubber()
+    for name, text in texts.items():
+        try:
+            done = expand(text, environ)
+        except MissingVariable as exc:
+            missing.extend(exc.names)
+            continue
+        out[name] = done.text
+        scrubber = scrubber + done.scrubber
+    if missing:
+        raise MissingVariable(missing)
+    return out, scrubber

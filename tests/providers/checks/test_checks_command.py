@@ -1,0 +1,248 @@
+"""Command checks with real shell commands: pass, fail, timeout, cannot start, environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rollout.providers.checks import CheckContext, run_command
+from rollout.providers.checks._process import OUTPUT_LIMIT
+
+PY = shlex.quote(sys.executable)
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> CheckContext:
+    return CheckContext(
+        rollout_id="r-42",
+        version="v2.4.0",
+        environment="production",
+        stage="canary 5%",
+        key="r-42:production/stage-1/check:3",
+        base_dir=tmp_path,
+    )
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (a zombie waiting to be reaped is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture
+def pid_files(tmp_path: Path) -> Iterator[list[Path]]:
+    """Files that tests' commands write process ids to; whatever still runs is stopped."""
+    files: list[Path] = []
+    yield files
+    for path in files:
+        if path.exists():
+            pid = int(path.read_text().strip())
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_command_that_exits_0_passes(context: CheckContext) -> None:
+    result = run_command("echo hello from the check", context, timeout=10)
+
+    assert result.passed
+    assert result.summary.startswith("`echo hello from the check` exited 0 in ")
+    assert "hello from the check" in result.output_tail
+    assert result.details["exit_code"] == 0
+
+
+def test_a_failing_command_says_its_exit_code_and_last_stderr_line(
+    context: CheckContext,
+) -> None:
+    command = "echo 'ran 12 tests'; echo 'warning: slow' >&2; echo 'FAILED test_total' >&2; exit 2"
+
+    result = run_command(command, context, timeout=10)
+
+    assert not result.passed
+    assert result.summary.endswith(": FAILED test_total")
+    assert " exited 2 after " in result.summary
+    assert result.details["exit_code"] == 2
+    assert result.details["stderr"] == "warning: slow\nFAILED test_total\n"
+    assert "ran 12 tests" in result.output_tail and "FAILED test_total" in result.output_tail
+
+
+def test_a_failure_without_stderr_quotes_stdout(context: CheckContext) -> None:
+    result = run_command("echo 'database is not ready'; exit 1", context, timeout=10)
+
+    assert result.summary.startswith("`echo 'database is not ready'; exit 1` exited 1 after ")
+    assert result.summary.endswith(": database is not ready")
+
+
+def test_a_timeout_stops_the_command_and_everything_it_started(
+    context: CheckContext, tmp_path: Path, pid_files: list[Path]
+) -> None:
+    pid_file = tmp_path / "child.pid"
+    pid_files.append(pid_file)
+    command = f"sleep 60 & echo $! > {pid_file}; echo started; wait"
+
+    began = time.monotonic()
+    result = run_command(command, context, timeout=0.5, grace=1)
+    took = time.monotonic() - began
+
+    assert not result.passed
+    assert result.summary.endswith("` timed out after 0.5 s and was stopped; last output: started")
+    assert result.details["timed_out"] is True
+    assert took < 5
+    assert not alive(int(pid_file.read_text()))
+
+
+def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_time(
+    context: CheckContext, tmp_path: Path, pid_files: list[Path]
+) -> None:
+    pid_file = tmp_path / "stubborn.pid"
+    pid_files.append(pid_file)
+    # An ignored signal stays ignored across exec, so this sleep shrugs off SIGTERM.
+    command = f"trap '' TERM; sleep 60 & echo $! > {pid_file}; wait"
+
+    began = time.monotonic()
+    result = run_command(command, context, timeout=0.3, grace=0.5)
+    took = time.monotonic() - began
+
+    assert not result.passed and result.details["timed_out"] is True
+    assert 0.8 <= took < 5
+    assert not alive(int(pid_file.read_text()))
+
+
+def test_a_command_that_closes_its_output_still_times_out(context: CheckContext) -> None:
+    began = time.monotonic()
+    result = run_command("exec >/dev/null 2>&1; sleep 60", context, timeout=0.5, grace=0.5)
+
+    assert result.details["timed_out"] is True
+    assert time.monotonic() - began < 5
+
+
+def test_a_background_process_holding_the_output_does_not_hold_the_check(
+    context: CheckContext, tmp_path: Path, pid_files: list[Path]
+) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    pid_files.append(pid_file)
+
+    began = time.monotonic()
+    result = run_command(f"sleep 30 & echo $! > {pid_file}; echo deployed", context, timeout=20)
+
+    assert result.passed, result.summary
+    assert time.monotonic() - began < 5
+    assert "deployed" in result.output_tail
+    # A deploy may leave a service running on purpose: it is not killed.
+    assert alive(int(pid_file.read_text()))
+
+
+def test_a_command_that_is_not_found_is_a_failed_check(context: CheckContext) -> None:
+    result = run_command("no-such-command-anywhere --check", context, timeout=10)
+
+    assert not result.passed
+    assert result.summary.startswith(
+        "`no-such-command-anywhere --check` could not start: command not found ("
+    )
+    assert "no-such-command-anywhere" in result.summary.split("(", 1)[1]
+
+
+def test_a_file_that_is_not_executable_is_a_failed_check(
+    context: CheckContext, tmp_path: Path
+) -> None:
+    (tmp_path / "smoke.sh").write_text("#!/bin/sh\necho hi\n")
+
+    result = run_command("./smoke.sh", context, timeout=10)
+
+    assert result.summary.startswith("`./smoke.sh` could not start: found but not executable")
+
+
+def test_a_missing_working_directory_is_a_failed_check(context: CheckContext) -> None:
+    result = run_command("true", context, timeout=10, cwd="deploy/missing")
+
+    assert not result.passed
+    assert result.summary.startswith("`true` could not start: the working directory ")
+    assert result.summary.endswith("deploy/missing does not exist")
+
+
+def test_a_command_killed_by_a_signal_says_which(context: CheckContext) -> None:
+    result = run_command("kill -KILL $$", context, timeout=10)
+
+    assert not result.passed
+    assert "was killed by signal 9 (SIGKILL)" in result.summary
+
+
+def test_the_rollout_context_and_plan_env_are_in_the_environment(
+    context: CheckContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMOKE_TOKEN", "token-from-the-controller")
+    dump = (
+        f"{PY} -c 'import json, os; print(json.dumps({{k: v for k, v in os.environ.items() "
+        f'if k.startswith(("ROLLOUT_", "PLAN_"))}}))\''
+    )
+    env = {"PLAN_TOKEN": "${SMOKE_TOKEN}", "PLAN_MODE": "strict", "ROLLOUT_ID": "spoofed"}
+
+    result = run_command(dump, context, timeout=10, env=env)
+
+    assert result.passed, result.summary
+    seen = json.loads(result.output_tail)
+    assert seen == {
+        "ROLLOUT_ID": "r-42",
+        "ROLLOUT_VERSION": "v2.4.0",
+        "ROLLOUT_ENVIRONMENT": "production",
+        "ROLLOUT_STAGE": "canary 5%",
+        "ROLLOUT_IDEMPOTENCY_KEY": "r-42:production/stage-1/check:3",
+        "ROLLOUT_STEP": "production/stage-1/check",
+        "ROLLOUT_ATTEMPT": "3",
+        "ROLLOUT_INSTANCE": "",
+        "PLAN_TOKEN": "token-from-the-controller",
+        "PLAN_MODE": "strict",
+    }
+
+
+def test_an_unset_variable_in_the_plan_env_stops_the_command_before_it_runs(
+    context: CheckContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DEPLOY_KEY", raising=False)
+
+    result = run_command("touch ran", context, timeout=10, env={"KEY": "${DEPLOY_KEY}"})
+
+    assert not result.passed
+    assert result.summary == "`touch ran` did not run: ${DEPLOY_KEY} is not set in the environment"
+    assert not (tmp_path / "ran").exists()
+
+
+def test_the_working_directory_is_relative_to_the_plan(
+    context: CheckContext, tmp_path: Path
+) -> None:
+    (tmp_path / "deploy").mkdir()
+
+    result = run_command("pwd", context, timeout=10, cwd="deploy")
+
+    assert Path(result.output_tail).resolve() == (tmp_path / "deploy").resolve()
+
+
+def test_only_the_end_of_a_long_output_is_kept(context: CheckContext) -> None:
+    command = f"{PY} -c \"print('x' * 200_000); print('the end')\""
+
+    result = run_command(command, context, timeout=10)
+
+    stdout = result.details["stdout"]
+    assert isinstance(stdout, str)
+    assert len(stdout) == OUTPUT_LIMIT
+    assert stdout.endswith("the end\n")
+    assert result.details["stdout_dropped_bytes"] == 200_000 + 1 + len("the end\n") - OUTPUT_LIMIT
+    assert len(result.output_tail) <= 4001
+
+
+def test_a_long_or_multi_line_command_is_cut_in_the_summary(context: CheckContext) -> None:
+    long = run_command("true " + "x" * 200, context, timeout=10)
+    multi = run_command("true\necho second line", context, timeout=10)
+
+    assert long.summary.startswith("`true " + "x" * 75 + " …` exited 0 in ")
+    assert multi.summary.startswith("`true …` exited 0 in ")
