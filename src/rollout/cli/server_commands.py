@@ -58,6 +58,14 @@ def server(
     keepalive: Annotated[
         float, typer.Option(help="Seconds between SSE keep-alive comments.", min=0.1)
     ] = 15.0,
+    poll_interval: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between checks for config versions no notification announced "
+            "(changes written to the database by other tools); 0 turns them off.",
+        ),
+    ] = 5.0,
     log_level: Annotated[LogLevel, typer.Option(help="Log level.")] = LogLevel.INFO,
 ) -> None:
     from rollout import __version__
@@ -85,7 +93,9 @@ def server(
                 f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", markup=False
             )
             raise typer.Exit(FAILURE) from None
-        application = create_app(store, feed=feed, keepalive_seconds=keepalive)
+        application = create_app(
+            store, feed=feed, keepalive_seconds=keepalive, poll_seconds=poll_interval
+        )
         err_console.print(
             f"Rollout {__version__} serving on {url_of(sock)} "
             f"(database {store.url}, fan-out {feed.name})",

@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 FANOUT_ENV = "ROLLOUT_FANOUT"
 """Environment variable naming an alternative fan-out (``redis://...``), or ``none``."""
 
+LISTENER_NAME = "rollout-config-listener"
+"""``application_name`` of the LISTEN connections (to find them in ``pg_stat_activity``)."""
+
 OnChange = Callable[[str, int], None]
 OnConnect = Callable[[], Awaitable[None]]
 
@@ -153,7 +156,10 @@ class PostgresFeed:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self._conninfo, autocommit=True, connect_timeout=10
+                    self._conninfo,
+                    autocommit=True,
+                    connect_timeout=10,
+                    application_name=LISTENER_NAME,
                 ) as connection:
                     await connection.execute(f"LISTEN {CONFIG_CHANNEL}")
                     log.info("listening for config changes on PostgreSQL")

@@ -43,7 +43,7 @@ ENVIRONMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 ENVIRONMENT_MAX_LENGTH = 100
 ACTOR_MAX_LENGTH = 200
 # A read-modify-write verb that keeps losing to other writers gives up after this many tries.
-_RMW_ATTEMPTS = 5
+_RMW_ATTEMPTS = 10
 
 ChangeListener = Callable[[str, int], None]
 """Called with ``(environment, config version)`` after a change has been committed."""
