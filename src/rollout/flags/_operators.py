@@ -1,7 +1,8 @@
 """Clauses, rules and segments compiled into closures ``test(context) -> bool``.
 
-Each closure does one ``context.get`` for its attribute and nothing else that allocates; the
-semantics are those documented in :mod:`rollout.flags.clauses`.
+Each closure does one ``context.get`` for its attribute (a clause on the targeting key reads
+``key`` too when ``targeting_key`` is absent); regular expressions, value sets and semver
+literals are prepared here, once. The semantics are documented in :mod:`rollout.flags.clauses`.
 """
 
 from __future__ import annotations
