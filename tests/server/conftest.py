@@ -4,6 +4,7 @@ client (async tests run on asyncio through anyio's pytest plugin), and PostgreSQ
 
 from __future__ import annotations
 
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -37,9 +38,20 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty store file with the schema applied, made once; tests get copies."""
+    path = tmp_path_factory.mktemp("template") / "rollout.db"
+    open_store(f"sqlite:///{path}").close()  # closing checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture
-def db_file(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'rollout.db'}"
+def db_file(tmp_path: Path, migrated_sqlite: Path) -> str:
+    """URL of a fresh SQLite store of this test (a copy: migrating each one is slow)."""
+    path = tmp_path / "rollout.db"
+    shutil.copyfile(migrated_sqlite, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

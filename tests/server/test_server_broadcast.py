@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rollout.flags import FlagConfig
@@ -33,6 +33,7 @@ async def drain(subscription: Subscription) -> list[int]:
     return versions
 
 
+@settings(max_examples=40)  # each example runs an event loop
 @given(st.lists(st.integers(min_value=0, max_value=50), max_size=40))
 def test_each_subscriber_gets_every_new_maximum_once_in_order(published: list[int]) -> None:
     async def scenario() -> tuple[list[int], list[int], int]:
