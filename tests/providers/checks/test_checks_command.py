@@ -246,3 +246,12 @@ def test_a_long_or_multi_line_command_is_cut_in_the_summary(context: CheckContex
 
     assert long.summary.startswith("`true " + "x" * 75 + " …` exited 0 in ")
     assert multi.summary.startswith("`true …` exited 0 in ")
+
+
+def test_an_environment_value_that_cannot_be_passed_is_a_failed_check(
+    context: CheckContext,
+) -> None:
+    result = run_command("true", context, timeout=10, env={"BROKEN": "a\x00b"})
+
+    assert not result.passed
+    assert result.summary == "`true` could not start: embedded null byte"

@@ -252,3 +252,16 @@ def test_redirects_are_not_followed(server: Server, context: CheckContext) -> No
 
     assert not result.passed
     assert result.summary == f"GET {server.base}/redirect answered 302, expected 200"
+
+
+def test_a_header_that_cannot_be_sent_is_a_failed_check_not_a_crash(
+    server: Server, context: CheckContext
+) -> None:
+    spec = check(url=f"{server.base}/health", headers={"X-Team": "Zürich"})
+
+    result = run_http(spec, context, timeout=5, retries=2, sleep=Sleeps())
+
+    assert not result.passed
+    assert result.summary.startswith(f"GET {server.base}/health was not sent: ")
+    assert result.details["attempts"] == 1
+    assert server.requests == []

@@ -97,7 +97,7 @@ def run_shell(
             env=dict(env),
             start_new_session=True,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command or its env
         return Ran(None, "", "", time.monotonic() - started, start_error=str(exc))
     out, err = _Tail(limit), _Tail(limit)
     timed_out = _pump(process, {process.stdout: out, process.stderr: err}, started + timeout, grace)

@@ -161,6 +161,10 @@ def _attempt(
         took = time.perf_counter() - began
         why = request.scrub(str(exc)) or type(exc).__name__
         return _Attempt(CheckResult(False, f"{shown} failed: {why}", took, details=details))
+    except (ValueError, TypeError, UnicodeError) as exc:  # e.g. a header httpx cannot encode
+        why = request.scrub(str(exc)) or type(exc).__name__
+        summary = f"{shown} was not sent: {why}"
+        return _Attempt(CheckResult(False, summary, 0.0, details=details), retryable=False)
     received = raw.decode(encoding, errors="replace")
     # Judge what was received; show people only the masked form.
     text = request.scrub(received)

@@ -116,6 +116,9 @@ class AppriseNotifier:
             target = self._target(message.channel)
         except _NotSendable as exc:
             return Delivery(masked, False, 0, f"not sent: {exc}", message.audience)
+        except Exception as exc:  # Apprise choking on a URL must not raise into a rollback
+            why = f"not sent: the channel URL could not be read ({type(exc).__name__})"
+            return Delivery(masked, False, 0, why, message.audience)
         outcome = _Outcome("not tried")
         attempt = 0
         for attempt in range(1, self.attempts + 1):
