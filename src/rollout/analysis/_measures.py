@@ -46,6 +46,11 @@ def events(spec: MetricSpec, arm: ArmStats) -> int:
     return 0
 
 
+def event_noun(spec: MetricSpec) -> str:
+    """What a count-type metric's events are called: errors, conversions, or the name."""
+    return {"error_rate": "errors", "conversion": "conversions"}.get(spec.kind, label(spec))
+
+
 def is_count_type(spec: MetricSpec) -> bool:
     return spec.kind in ("error_rate", "conversion", "count")
 

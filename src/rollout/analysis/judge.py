@@ -28,7 +28,10 @@ is INCONCLUSIVE with a reason like ``no data yet: 0 canary requests in the windo
 ``CriterionResult.numbers`` keys (present when defined): ``canary_requests``,
 ``control_requests`` (traffic behind each figure), ``canary_value``, ``control_value``,
 ``limit``, ``ratio`` (canary / control), ``canary_events``, ``control_events``, ``e_value``,
-``p_value``, ``alpha``, ``canary_slow_share``, ``control_slow_share``, ``slow_threshold_ms``.
+``p_value``, ``alpha``, ``shown_at`` (the interval end at which the evidence first reached
+``1/alpha``), ``dispersion`` (spread of the counts against independent events, about 1
+when they are independent), ``canary_slow_share``, ``control_slow_share``,
+``slow_threshold_ms``.
 
 Several criteria in one stage each keep their own ``alpha``: the stage's false-rollback rate is
 at most the sum over its sequential criteria.
@@ -244,7 +247,7 @@ def _threshold(case: _Case, c: Threshold, *, limit_note: str = "") -> CriterionR
         return case.result(verdict, reason, numbers, chart)
 
     if evidence is not None and evidence.result.rejected:
-        return done(Verdict.FAIL, f"{said}; {_beyond_chance(evidence)}")
+        return done(Verdict.FAIL, f"{said}; {_beyond_chance(spec, evidence)}")
     if total and bad_now and bad_up:
         return done(Verdict.FAIL, said)  # counts only grow: once past, for good
     short = _shortfall(case, both=False)
@@ -286,7 +289,7 @@ def _relative(case: _Case, op: Comparison, factor: float, offset: float) -> Crit
 
     if evidence is not None and evidence.result.rejected:
         if bad_now:
-            return done(Verdict.FAIL, f"{said}, and {_beyond_chance(evidence)}")
+            return done(Verdict.FAIL, f"{said}, and {_beyond_chance(spec, evidence)}")
         when = _when(evidence.result.crossed_at)
         return done(
             Verdict.FAIL,
@@ -332,7 +335,7 @@ def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
         return case.result(verdict, reason, numbers, chart)
 
     if evidence.result.rejected:
-        return done(Verdict.FAIL, f"{said}; {_beyond_chance(evidence)}")
+        return done(Verdict.FAIL, f"{said}; {_beyond_chance(spec, evidence)}")
     short = _shortfall(case, both=True) or _event_shortfall(case, True)
     if short is not None:
         return done(Verdict.INCONCLUSIVE, short)
@@ -409,8 +412,16 @@ def _slow_words(spec: MetricSpec, slow: SlowShares | None) -> str:
     )
 
 
-def _beyond_chance(evidence: Evidence) -> str:
-    return f"a gap this big by chance is less likely than {fmt.one_in(evidence.result.e_max)}"
+def _beyond_chance(spec: MetricSpec, evidence: Evidence) -> str:
+    r = evidence.result
+    text = f"a gap this big by chance is less likely than {fmt.one_in(r.e_max)}"
+    if r.bursty and r.dispersion is not None:
+        what = "slow requests" if spec.kind == "latency" else m.event_noun(spec)
+        text += (
+            f", though the {what} come in bursts ({fmt.ratio(r.dispersion)} the spread of "
+            f"independent {what}), which makes chance look rarer than it is"
+        )
+    return text
 
 
 def _not_yet(evidence: Evidence) -> str:
@@ -467,6 +478,8 @@ def _test_numbers(evidence: Evidence | None) -> dict[str, float | None]:
         return {}
     r = evidence.result
     found: dict[str, float | None] = {"e_value": r.e_value, "p_value": r.p_value, "alpha": r.alpha}
+    found["shown_at"] = r.crossed_at
+    found["dispersion"] = r.dispersion
     if evidence.slow is not None:
         found["canary_slow_share"] = evidence.slow.canary
         found["control_slow_share"] = evidence.slow.control

@@ -24,7 +24,8 @@ Worked example: 5 % canary share, 20 errors of which 3 are the canary's, ``theta
 at ``alpha = 0.05`` the test needs a mixture of such ratios to reach 20.
 
 One guard goes beyond the textbook: within one interval the canary's event count enters the
-ratio at most at ``burst_cap`` standard deviations above what ``theta_k`` predicts. Capping
+ratio at most ``burst_cap`` standard deviations above what ``theta_k`` predicts (and at least
+one event, so that a lone event is never cut). Capping
 only lowers a ratio, so validity is kept; what it buys is that a single burst of correlated
 errors (one client retrying in a loop) cannot roll back a canary on its own. Events are still
 assumed independent across intervals: sustained clustering makes every count test (and every
@@ -123,7 +124,11 @@ class SequentialResult:
     ``e_value``: the evidence now; ``e_max``: its largest value so far; ``crossed_at``: the
     time (an interval's end) when it first reached ``1 / alpha``, None if it never did;
     ``estimate``: the effect as a canary/control ratio (or canary/limit for one-sample tests),
-    None when the data do not define it yet.
+    None when the data do not define it yet. For the count test, ``dispersion`` is how much
+    more the canary's per-interval counts spread than independent events would (Pearson's
+    chi-square per degree of freedom around ``estimate``; about 1 for independent events) and
+    ``bursty`` says it is clearly above 1 (chi-square test at 0.1 %): events then come in
+    clusters, and the e-value overstates the evidence.
     """
 
     e_value: float
@@ -131,6 +136,8 @@ class SequentialResult:
     crossed_at: float | None
     alpha: float
     estimate: float | None
+    dispersion: float | None = None
+    bursty: bool = False
 
     @property
     def rejected(self) -> bool:
@@ -161,13 +168,17 @@ class _Tracker:
         if self.crossed_at is None and log_e >= self.threshold:
             self.crossed_at = time
 
-    def result(self, estimate: float | None) -> SequentialResult:
+    def result(
+        self, estimate: float | None, dispersion: tuple[float, bool] | None = None
+    ) -> SequentialResult:
         return SequentialResult(
             e_value=math.exp(min(self.log_e, _LOG_MAX)),
             e_max=math.exp(min(self.log_max, _LOG_MAX)),
             crossed_at=self.crossed_at,
             alpha=self.alpha,
             estimate=estimate,
+            dispersion=dispersion[0] if dispersion is not None else None,
+            bursty=dispersion[1] if dispersion is not None else False,
         )
 
 
@@ -240,15 +251,39 @@ def count_test(
             q = event_share(s, theta)
             spread = burst_cap * math.sqrt(n * q * (1.0 - q))
             if direction == "up":
-                x_canary = min(float(p.canary_events), n * q + spread)
+                x_canary = min(float(p.canary_events), max(1.0, n * q + spread))
                 x_control = n - x_canary
             else:
-                x_control = min(float(p.control_events), n * (1.0 - q) + spread)
+                x_control = min(float(p.control_events), max(1.0, n * (1.0 - q) + spread))
                 x_canary = n - x_control
             log_l[k] += x_canary * math.log(q / s0) + x_control * math.log((1.0 - q) / (1.0 - s0))
         tracker.see(_log_sum_exp(w + ll for w, ll in zip(log_w, log_l, strict=True)), p.time)
     estimate = mh_num / mh_den if mh_den > 0 else None
-    return tracker.result(estimate)
+    return tracker.result(estimate, _dispersion(points, theta0 if estimate is None else estimate))
+
+
+def _dispersion(points: Sequence[CountPoint], theta: float) -> tuple[float, bool] | None:
+    """Pearson's X^2 / df of the canary's per-interval counts around a constant rate ratio
+    ``theta``, and whether it is significantly above 1 (p < 0.001, by the Wilson-Hilferty
+    approximation: (X^2/df)^(1/3) is about normal, mean 1 - 2/(9 df), variance 2/(9 df))."""
+    x2 = 0.0
+    terms = 0
+    for p in points:
+        n = p.canary_events + p.control_events
+        if n == 0 or p.canary_exposures <= 0 or p.control_exposures <= 0 or theta <= 0:
+            continue
+        q = event_share(p.canary_exposures / (p.canary_exposures + p.control_exposures), theta)
+        variance = n * q * (1.0 - q)
+        if variance > 0:
+            x2 += (p.canary_events - n * q) ** 2 / variance
+            terms += 1
+    df = terms - 1  # one parameter (theta) was estimated from the same counts
+    if df < 1:
+        return None
+    ratio = x2 / df
+    spread = 2.0 / (9.0 * df)
+    z = (ratio ** (1.0 / 3.0) - (1.0 - spread)) / math.sqrt(spread)
+    return ratio, z > 3.09
 
 
 def reference_size(quantile: float) -> int:

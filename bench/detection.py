@@ -1,0 +1,413 @@
+"""How fast does each canary rule catch a doubled error rate, and how often does it cry wolf?
+
+Simulated Poisson traffic at 100 requests/s, control error rate 1 %, canary share 5 % and 50 %,
+one-hour horizon. Side by side:
+
+- **Rollout**: the count test of ``rollout.analysis`` (``error_rate: no regression``), judged
+  once per tick on per-tick counts. Many runs need a vectorised copy of the formula; the copy
+  is checked against the product's own ``judge()`` on a subset of runs (same decisions, same
+  tick) before any figure is printed.
+- **Flagger-style**: every minute, the canary's error rate over that minute against a
+  threshold; roll back after 5 failed checks (Flagger's ``threshold: 5``).
+- **Kayenta-style**: every 5 minutes, a one-sided Mann-Whitney test of the canary's per-minute
+  error rates against the control's, on all minutes so far.
+- **z-test**: every minute, a one-sided two-proportion z-test on all counts so far.
+- **Wald's bound**: the fewest error events any test can need on average (alpha 5 %, beta 10 %).
+
+Each peer's threshold is tuned so that 5 % of A/A runs (canary = control) roll back within
+the hour, on one set of A/A runs, and its false-rollback rate is then measured on a fresh set.
+Rollout is not tuned: its alpha is 5 % by construction. Then the canary's error rate doubles
+from t = 0 and each rule's detection rate, time to rollback and error events until the
+rollback (canary only, and both arms: the count test sees every error event, so that is what
+Wald's bound counts) are measured.
+
+Run: ``.venv/bin/python bench/detection.py`` (about two minutes on 2 cores);
+``--quick`` for a smaller run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from rollout.analysis import (
+    ERROR_MIXTURE,
+    ArmStats,
+    Interval,
+    Mixture,
+    infer_metric_spec,
+    judge,
+    wald_bound,
+)
+from rollout.plan.criteria import NoRegression
+
+RATE = 100.0  # requests per second, both arms together
+P_ERROR = 0.01  # control error rate
+HORIZON = 3600  # seconds
+ALPHA = 0.05
+FLAGGER_CHECKS = 5  # failed checks before rollback
+KAYENTA_EVERY = 5  # minutes between judgements
+BURST_CAP = 3.0  # as in rollout.analysis.sequential.count_test
+
+ShareFn = Callable[[np.ndarray], np.ndarray]  # seconds -> canary share
+RateFn = Callable[[np.ndarray], np.ndarray]  # seconds -> control error rate
+
+
+@dataclass
+class Traffic:
+    """Per-second counts, shape (runs, seconds): requests and errors per arm."""
+
+    c: np.ndarray
+    b: np.ndarray
+    xc: np.ndarray
+    xb: np.ndarray
+
+    def ticks(self, seconds: int) -> Traffic:
+        def fold(a: np.ndarray) -> np.ndarray:
+            runs, n = a.shape
+            return a.reshape(runs, n // seconds, seconds).sum(axis=2)
+
+        return Traffic(fold(self.c), fold(self.b), fold(self.xc), fold(self.xb))
+
+
+def simulate(
+    rng: np.random.Generator,
+    runs: int,
+    share: float | ShareFn,
+    theta: float,
+    *,
+    error_rate: RateFn | None = None,
+    burst: float = 1.0,
+) -> Traffic:
+    """Poisson arrivals per second; each request fails independently (or, with ``burst`` > 1,
+    failures come in clusters of geometric size with that mean, at the same mean rate)."""
+    t = np.arange(HORIZON)
+    s = share(t) if callable(share) else np.full(HORIZON, share)
+    p = error_rate(t) if error_rate is not None else np.full(HORIZON, P_ERROR)
+    c = rng.poisson(RATE * s, (runs, HORIZON)).astype(np.int64)
+    b = rng.poisson(RATE * (1 - s), (runs, HORIZON)).astype(np.int64)
+    if burst == 1.0:
+        xc = rng.binomial(c, np.minimum(1.0, p * theta))
+        xb = rng.binomial(b, p)
+    else:
+        kc = rng.binomial(c, np.minimum(1.0, p * theta / burst))
+        kb = rng.binomial(b, p / burst)
+        # A sum of k geometric sizes (mean `burst`) is k plus a negative binomial.
+        xc = kc + np.where(kc > 0, rng.negative_binomial(np.maximum(kc, 1), 1 / burst), 0)
+        xb = kb + np.where(kb > 0, rng.negative_binomial(np.maximum(kb, 1), 1 / burst), 0)
+    return Traffic(c, b, xc, xb)
+
+
+# --------------------------------------------------------------------------- the rules
+# Each rule returns, per run, the second at which it rolls back (end of the deciding tick),
+# or -1 when it never does within the horizon.
+
+
+def rollout_rule(traffic: Traffic, tick: int, mixture: Mixture = ERROR_MIXTURE) -> np.ndarray:
+    """The count test of rollout.analysis.sequential.count_test, vectorised over runs (in
+    chunks, to keep the arrays in memory small)."""
+    t = traffic.ticks(tick)
+    chunk = 200
+    return np.concatenate([
+        _rollout_chunk(t.c[i : i + chunk], t.b[i : i + chunk], t.xc[i : i + chunk],
+                       t.xb[i : i + chunk], tick, mixture)
+        for i in range(0, t.c.shape[0], chunk)
+    ])  # fmt: skip
+
+
+def _rollout_chunk(
+    c: np.ndarray, b: np.ndarray, xc: np.ndarray, xb: np.ndarray, tick: int, mixture: Mixture
+) -> np.ndarray:
+    n = (xc + xb).astype(float)
+    valid = (n > 0) & (c > 0) & (b > 0)
+    s = np.where(valid, c / np.maximum(c + b, 1), 0.5)
+    log_e = None
+    for ratio, weight in zip(mixture.ratios, mixture.weights, strict=True):
+        q = ratio * s / (ratio * s + 1 - s)
+        # The per-interval burst cap, as in the product: at most BURST_CAP standard deviations
+        # above what this alternative predicts, and never below one event.
+        x_c = np.minimum(xc, np.maximum(1.0, n * q + BURST_CAP * np.sqrt(n * q * (1 - q))))
+        step = x_c * np.log(q / s) + (n - x_c) * np.log((1 - q) / (1 - s))
+        path = math.log(weight) + np.cumsum(np.where(valid, step, 0.0), axis=1)
+        log_e = path if log_e is None else np.logaddexp(log_e, path)
+    assert log_e is not None
+    return _first(log_e >= math.log(1 / ALPHA), tick)
+
+
+def minutes(traffic: Traffic) -> Traffic:
+    return traffic.ticks(60)
+
+
+def flagger_stat(m: Traffic) -> np.ndarray:
+    """Per run: the canary's 5th-highest one-minute error rate (it fails iff above the
+    threshold)."""
+    rates = m.xc / np.maximum(m.c, 1)
+    return -np.sort(-rates, axis=1)[:, FLAGGER_CHECKS - 1]
+
+
+def flagger_rule(m: Traffic, threshold: float) -> np.ndarray:
+    failed = np.cumsum(m.xc / np.maximum(m.c, 1) > threshold, axis=1)
+    return _first(failed >= FLAGGER_CHECKS, 60)
+
+
+def z_scores(m: Traffic) -> np.ndarray:
+    cc, cb = np.cumsum(m.c, 1), np.cumsum(m.b, 1)
+    ec, eb = np.cumsum(m.xc, 1), np.cumsum(m.xb, 1)
+    pooled = (ec + eb) / np.maximum(cc + cb, 1)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / np.maximum(cc, 1) + 1 / np.maximum(cb, 1)))
+    diff = ec / np.maximum(cc, 1) - eb / np.maximum(cb, 1)
+    return np.where(se > 0, diff / np.where(se > 0, se, 1), 0.0)
+
+
+def z_rule(m: Traffic, threshold: float) -> np.ndarray:
+    return _first(z_scores(m) > threshold, 60)
+
+
+def kayenta_pvalues(m: Traffic) -> np.ndarray:
+    """One-sided Mann-Whitney p-values at every judgement (minutes 5, 10, ...)."""
+    canary = m.xc / np.maximum(m.c, 1)
+    control = m.xb / np.maximum(m.b, 1)
+    looks = range(KAYENTA_EVERY, canary.shape[1] + 1, KAYENTA_EVERY)
+    cols = [
+        stats.mannwhitneyu(
+            canary[:, :k], control[:, :k], alternative="greater", axis=1, method="asymptotic"
+        ).pvalue
+        for k in looks
+    ]
+    return np.nan_to_num(np.stack(cols, axis=1), nan=1.0)
+
+
+def kayenta_rule(m: Traffic, threshold: float) -> np.ndarray:
+    return _first(kayenta_pvalues(m) < threshold, 60 * KAYENTA_EVERY)
+
+
+def _first(hit: np.ndarray, step: int) -> np.ndarray:
+    """Second at the end of the first hitting step per run, -1 if none."""
+    any_hit = hit.any(axis=1)
+    return np.where(any_hit, (hit.argmax(axis=1) + 1) * step, -1)
+
+
+# --------------------------------------------------------------------------- tuning
+
+
+def tune_upper(stat: np.ndarray) -> float:
+    """Smallest threshold t with P(stat > t) <= ALPHA on the tuning runs."""
+    ordered = np.sort(stat)
+    return float(ordered[math.ceil((1 - ALPHA) * len(ordered)) - 1])
+
+
+def tune_lower(stat: np.ndarray) -> float:
+    """Largest threshold t with P(stat < t) <= ALPHA on the tuning runs."""
+    ordered = np.sort(stat)
+    return float(ordered[math.floor(ALPHA * len(ordered))])
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def check_against_product(traffic: Traffic, tick: int, runs: int) -> tuple[int, int]:
+    """Judge the first ``runs`` runs with the product's judge() and compare the second at
+    which each first shows the regression with the vectorised rule. Returns (agree, total)."""
+    fast = rollout_rule(
+        Traffic(traffic.c[:runs], traffic.b[:runs], traffic.xc[:runs], traffic.xb[:runs]), tick
+    )
+    t = traffic.ticks(tick)
+    spec = infer_metric_spec("error_rate")
+    assert spec is not None
+    criterion = NoRegression("error_rate", 0.0, "auto")
+    agree = 0
+    for r in range(runs):
+        intervals = [
+            Interval(
+                i * tick,
+                (i + 1) * tick,
+                ArmStats(int(t.c[r, i]), int(t.xc[r, i])),
+                ArmStats(int(t.b[r, i]), int(t.xb[r, i])),
+            )
+            for i in range(t.c.shape[1])
+        ]
+        result = judge(criterion, spec, intervals, role="rollback")
+        shown = result.numbers.get("shown_at", -1)
+        agree += int(shown == fast[r])
+    return agree, runs
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+@dataclass
+class Outcome:
+    false_rollback: float
+    detection: float
+    seconds: float
+    canary_events: float
+    total_events: float
+
+
+def events_until(traffic: Traffic, when: np.ndarray) -> tuple[float, float]:
+    """Mean canary and total error events up to each detected run's rollback second."""
+    hit = when > 0
+    if not hit.any():
+        return math.nan, math.nan
+    ec = np.cumsum(traffic.xc[hit], axis=1)
+    eb = np.cumsum(traffic.xb[hit], axis=1)
+    idx = when[hit] - 1
+    rows = np.arange(idx.size)
+    canary = ec[rows, idx]
+    return float(canary.mean()), float((canary + eb[rows, idx]).mean())
+
+
+def outcome(aa: np.ndarray, bad: np.ndarray, traffic: Traffic) -> Outcome:
+    hit = bad > 0
+    canary, total = events_until(traffic, bad)
+    return Outcome(
+        false_rollback=float((aa > 0).mean()),
+        detection=float(hit.mean()),
+        seconds=float(bad[hit].mean()) if hit.any() else math.nan,
+        canary_events=canary,
+        total_events=total,
+    )
+
+
+def upper95(rate: float, n: int) -> float:
+    """Clopper-Pearson 95 % upper bound on a rate seen in ``n`` runs."""
+    k = round(rate * n)
+    return 1.0 if k >= n else float(stats.beta.ppf(0.975, k + 1, n - k))
+
+
+def print_table(share: float, rows: list[tuple[str, Outcome]], aa_runs: int) -> None:
+    bound = wald_bound(share)
+    print(f"\ncanary share {share:.0%}  (Wald's bound for a doubling: {bound:.0f} error events)")
+    head = (
+        f"{'rule':34} {'A/A false rollback':>19} {'detected':>9} {'time to rollback':>17} "
+        f"{'canary errors':>14} {'all errors':>11} {'x Wald':>7}"
+    )
+    print(head)
+    print("-" * len(head))
+    for name, o in rows:
+        aa = f"{o.false_rollback:.1%} (<{upper95(o.false_rollback, aa_runs):.1%})"
+        print(
+            f"{name:34} {aa:>19} {o.detection:>9.1%} {o.seconds:>16.0f}s "
+            f"{o.canary_events:>14.0f} {o.total_events:>11.0f} {o.total_events / bound:>7.2f}"
+        )
+    print(f"{'Wald SPRT lower bound':34} {'5.0%':>19} {'90.0%':>9} {'':>17} {'':>14} "
+          f"{bound:>11.0f} {1.0:>7.2f}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=2000, help="runs per scenario")
+    parser.add_argument("--check", type=int, default=25, help="runs checked against judge()")
+    parser.add_argument("--quick", action="store_true", help="500 runs, 10 checked")
+    parser.add_argument("--seed", type=int, default=20240501)
+    args = parser.parse_args()
+    runs, check = (500, 10) if args.quick else (args.runs, args.check)
+    rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    print(__doc__.split("\n\n")[1].replace("\n", " "))
+    print(f"{runs:,} runs per scenario; Rollout ticks of 1, 10 and 30 s; seed {args.seed}.")
+
+    thresholds: dict[float, tuple[float, float, float]] = {}
+    for share in (0.05, 0.5):
+        tune = simulate(rng, runs, share, 1.0)
+        tune_m = minutes(tune)
+        flagger_t = tune_upper(flagger_stat(tune_m))
+        z_t = tune_upper(z_scores(tune_m).max(axis=1))
+        kayenta_t = tune_lower(kayenta_pvalues(tune_m).min(axis=1))
+        rollout_tune_aa = {tick: rollout_rule(tune, tick) for tick in (1, 10, 30)}
+        del tune, tune_m
+
+        aa = simulate(rng, runs, share, 1.0)
+        bad = simulate(rng, runs, share, 2.0)
+        agree, total = check_against_product(bad, 10, check)
+        agree_aa, total_aa = check_against_product(aa, 10, check)
+        assert agree == total and agree_aa == total_aa, "vectorised rule disagrees with judge()"
+        print(f"\n[check] vectorised Rollout rule = product judge() on {total + total_aa} runs "
+              f"(10 s ticks): {agree + agree_aa} identical rollback times")  # fmt: skip
+        aa_m, bad_m = minutes(aa), minutes(bad)
+        rows: list[tuple[str, Outcome]] = []
+        for tick in (1, 10, 30):
+            o = outcome(rollout_rule(aa, tick), rollout_rule(bad, tick), bad)
+            # Untuned, so both A/A sets count.
+            both = np.concatenate([rollout_tune_aa[tick], rollout_rule(aa, tick)])
+            o.false_rollback = float((both > 0).mean())
+            rows.append((f"Rollout count test, {tick} s ticks", o))
+        rows.append((
+            f"Flagger-style, >{flagger_t:.2%} x{FLAGGER_CHECKS}",
+            outcome(flagger_rule(aa_m, flagger_t), flagger_rule(bad_m, flagger_t), bad),
+        ))  # fmt: skip
+        rows.append((
+            f"Kayenta-style MW, p<{kayenta_t:.4f}",
+            outcome(kayenta_rule(aa_m, kayenta_t), kayenta_rule(bad_m, kayenta_t), bad),
+        ))  # fmt: skip
+        rows.append((
+            f"z-test every minute, z>{z_t:.2f}",
+            outcome(z_rule(aa_m, z_t), z_rule(bad_m, z_t), bad),
+        ))  # fmt: skip
+        print_table(share, rows, runs)
+        print("(Rollout's A/A is over both A/A sets, 2 x runs; peers' over the fresh set.)")
+        thresholds[share] = (flagger_t, kayenta_t, z_t)
+        del aa, bad, aa_m, bad_m
+
+    power_curve(rng, max(200, runs // 4))
+    untidy(rng, max(400, runs // 2), thresholds)
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+
+
+def power_curve(rng: np.random.Generator, runs: int) -> None:
+    """Rollout at 10 s ticks against other regressions: the mixture is not tuned to one."""
+    print(f"\nRollout (10 s ticks) against other regressions, {runs:,} runs each:")
+    print(f"{'share':>6} {'theta':>6} {'detected':>9} {'time':>7} {'all errors':>11} {'x Wald':>7}")
+    for share in (0.05, 0.5):
+        for theta in (1.25, 1.5, 3.0, 5.0):
+            bad = simulate(rng, runs, share, theta)
+            o = outcome(np.array([-1]), rollout_rule(bad, 10), bad)
+            times_wald = o.total_events / wald_bound(share, theta)
+            print(f"{share:>6.0%} {theta:>6} {o.detection:>9.1%} {o.seconds:>6.0f}s "
+                  f"{o.total_events:>11.0f} {times_wald:>7.2f}")  # fmt: skip
+
+
+def untidy(
+    rng: np.random.Generator, runs: int, thresholds: dict[float, tuple[float, float, float]]
+) -> None:
+    """A/A runs on traffic that is not tidy Poisson; peers keep their tuned thresholds (for
+    the ramp, those of its starting 5 % share)."""
+
+    def ramp(t: np.ndarray) -> np.ndarray:
+        return np.select([t < 1200, t < 2400], [0.05, 0.2], 0.5)
+
+    def incident(t: np.ndarray) -> np.ndarray:
+        return np.where((t >= 1500) & (t < 2100), 3 * P_ERROR, P_ERROR)
+
+    scenarios = {
+        "split 5->20->50 %, errors x3 for 10 min": (
+            0.05, simulate(rng, runs, ramp, 1.0, error_rate=incident)),
+        "errors in bursts (mean size 3), 5 %": (0.05, simulate(rng, runs, 0.05, 1.0, burst=3.0)),
+        "errors in bursts (mean size 3), 50 %": (0.5, simulate(rng, runs, 0.5, 1.0, burst=3.0)),
+    }  # fmt: skip
+    print(f"\nA/A false rollbacks on untidy traffic, {runs:,} runs each "
+          "(peers keep their tuned thresholds):")  # fmt: skip
+    print(f"{'scenario':42} {'Rollout 10 s':>13} {'Flagger':>8} {'Kayenta':>8} {'z-test':>7}")
+    for name, (share, traffic) in scenarios.items():
+        flagger_t, kayenta_t, z_t = thresholds[share]
+        m = minutes(traffic)
+        rates = [
+            (rollout_rule(traffic, 10) > 0).mean(),
+            (flagger_rule(m, flagger_t) > 0).mean(),
+            (kayenta_rule(m, kayenta_t) > 0).mean(),
+            (z_rule(m, z_t) > 0).mean(),
+        ]
+        print(
+            f"{name:42} "
+            + " ".join(f"{r:>{w}.1%}" for r, w in zip(rates, (13, 8, 8, 7), strict=True))
+        )
+
+
+if __name__ == "__main__":
+    main()
