@@ -10,7 +10,7 @@ FastAPI uses, ``{"detail": [{"loc": ["body", "fallthrough", "rollout", "percent"
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,7 +29,9 @@ from rollout.flags.clauses import Key
 from rollout.server.flag_service import ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN
 from rollout.store import DefinitionChange, FlagRecord, SegmentRecord
 
-Environment = Field(pattern=ENVIRONMENT_PATTERN, max_length=ENVIRONMENT_MAX_LENGTH)
+EnvironmentName = Annotated[
+    str, Field(pattern=ENVIRONMENT_PATTERN, max_length=ENVIRONMENT_MAX_LENGTH)
+]
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 # Latest epoch second a datetime can hold (9999-12-31T23:59:59Z): later ones cannot be stored.
 _MAX_EPOCH_S = 253_402_300_799
@@ -246,7 +248,7 @@ class TelemetryBatchIn(BaseModel):
     model_config = _STRICT
 
     sdk: SdkInfo
-    environment: str = Environment
+    environment: EnvironmentName
     window_start: float = Field(ge=0, le=_MAX_EPOCH_S)
     window_end: float = Field(ge=0, le=_MAX_EPOCH_S)
     arms: list[TelemetryArm] = Field(max_length=MAX_ARMS_PER_BATCH)
