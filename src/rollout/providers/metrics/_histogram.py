@@ -26,14 +26,18 @@ SLICES = 100
 """Slices per bucket: the spread is within half a slice (0.5 % of the bucket) of uniform."""
 
 
-def sketch_from_buckets(buckets: Sequence[tuple[float, float]]) -> tuple[LatencySketch, int]:
+def sketch_from_buckets(
+    buckets: Sequence[tuple[float, float]], *, exact: bool = False
+) -> tuple[LatencySketch, int]:
     """A sketch and its request count from cumulative ``(le_ms, count)`` pairs.
 
     ``le_ms`` may be ``math.inf``; the order of the pairs does not matter. Counts are rounded
     to whole requests (a Prometheus ``increase`` is extrapolated, so it is rarely whole) and
     made non-decreasing in ``le`` (each bucket series is extrapolated on its own, so a larger
-    bound can come out a hair lower). Raises ``ValueError`` for a negative or non-finite
-    count, a negative or NaN bound, or the same bound twice.
+    bound can come out a hair lower). With ``exact``, counts that are meant to be exact, a
+    count lower than a smaller bound's is refused instead (per-bucket counts given where
+    cumulative ones belong). Raises ``ValueError`` for that, a negative or non-finite count, a
+    negative or NaN bound, or the same bound twice.
 
     >>> sketch, total = sketch_from_buckets([(100.0, 620.0), (250.0, 940.2), (math.inf, 1000)])
     >>> total, sketch.count, sketch.count_above(250.0)
@@ -56,6 +60,11 @@ def sketch_from_buckets(buckets: Sequence[tuple[float, float]]) -> tuple[Latency
     seen = 0
     lower = 0.0
     for le, count in ordered:
+        if exact and round(count) < seen:
+            raise ValueError(
+                f"histogram counts are cumulative, but le={le:g} holds {round(count)}, fewer "
+                f"than the {seen} of a smaller bound"
+            )
         cumulative = max(seen, round(count))
         n = cumulative - seen
         seen = cumulative

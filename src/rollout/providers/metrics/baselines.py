@@ -28,7 +28,7 @@ from typing import Protocol
 
 from rollout.analysis import MetricSeries, MetricSpec, pool
 from rollout.analysis import _format as fmt
-from rollout.analysis._measures import exposures, noun, show, value
+from rollout.analysis._measures import exposures, noun, show, show_limit, value
 from rollout.engine._judging import planned_baseline, spec_for, spike_checks
 from rollout.errors import MetricsError
 from rollout.plan.durations import format_duration
@@ -158,7 +158,7 @@ def _baseline(
     )
     if planned is None:
         return Baseline(spec.name, measured, None, measured, n, window, f"{spec.name}: {said}")
-    note = f"{spec.name}: the plan's {show(spec, planned)} is used; {said}"
+    note = f"{spec.name}: the plan's {show_limit(spec, planned)} is used; {said}"
     return Baseline(spec.name, planned, planned, measured, n, window, note)
 
 

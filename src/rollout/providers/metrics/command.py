@@ -135,7 +135,7 @@ class _Arm(_Model):
                 return LatencySketch.from_dict(self.latency)
             if self.latency_histogram is not None:
                 pairs = [(math.inf if le == "+Inf" else le, n) for le, n in self.latency_histogram]
-                return sketch_from_buckets(pairs)[0]
+                return sketch_from_buckets(pairs, exact=True)[0]
         except ValueError as exc:
             raise MetricsError(f"the metric command's {where} latency: {exc}") from exc
         return None

@@ -1,0 +1,180 @@
+"""The built-in source against a real store (SQLite and PostgreSQL), telemetry written through
+the store as the server's intake writes it."""
+
+from __future__ import annotations
+
+import pytest
+from metrics_telemetry import ENV, FLAG, T0, batch, boolean_flag, sketch
+
+from rollout.analysis import (
+    LatencySketch,
+    MetricSeries,
+    MetricSpec,
+    infer_metric_spec,
+    metric_spec,
+)
+from rollout.errors import MetricsError
+from rollout.flags.model import Flag
+from rollout.providers.metrics import ArmSelector, BuiltinMetricSource, NoData, flag_arms
+from rollout.store import Store, TelemetryBatch
+
+ERROR_RATE = infer_metric_spec("error_rate")
+LATENCY = infer_metric_spec("latency_p99")
+assert ERROR_RATE is not None and LATENCY is not None
+
+
+def fetch(
+    store: Store,
+    spec: MetricSpec = ERROR_RATE,
+    arms: ArmSelector | None = None,
+    start: float = T0,
+    end: float = T0 + 90,
+    step: float = 30,
+) -> MetricSeries | NoData:
+    return BuiltinMetricSource(store).fetch(
+        spec.name, spec, None, arms or ArmSelector(ENV, FLAG), start=start, end=end, step=step
+    )
+
+
+def test_batches_are_summed_per_arm_in_the_step_their_window_ended(store: Store) -> None:
+    boolean_flag(store)
+    store.add_telemetry(
+        [
+            batch(10, "on", 40, 2),
+            batch(30, "on", 50, 1, instance="web-2"),  # ends exactly at 30: the second step
+            batch(29.5, "on", 10, 1, instance="web-2"),
+            batch(20, "off", 900, 9),
+            batch(20, "off", 100, 1, instance="web-2"),
+            batch(50, "off", 1000, 4),
+            batch(95, "on", 999, 999),  # in the partial step after 90: left for the next call
+            batch(-1, "on", 999, 999),  # before the window
+            batch(20, "on", 999, 999, flag="other-flag"),
+            batch(20, "on", 999, 999, environment="staging"),
+        ]
+    )
+
+    result = fetch(store)
+
+    assert isinstance(result, MetricSeries)
+    assert result.spec == ERROR_RATE
+    got = [
+        (i.start - T0, i.end - T0, i.canary.requests, i.canary.errors, i.control.requests,
+         i.control.errors)
+        for i in result.intervals
+    ]  # fmt: skip
+    assert got == [(0, 30, 50, 3, 1000, 10), (30, 60, 50, 1, 1000, 4)]
+
+
+def test_latency_sketches_merge_exactly(store: Store) -> None:
+    boolean_flag(store)
+    first, second = sketch(12, 15, 400), sketch(18, 22, 900, 950)
+    store.add_telemetry(
+        [
+            batch(10, "on", 3, latency=first),
+            batch(20, "on", 4, latency=second, instance="web-2"),
+            batch(20, "off", 2, latency=sketch(5, 6)),
+            batch(25, "off", 1),  # an SDK that sent no sketch still counts its requests
+        ]
+    )
+
+    result = fetch(store, LATENCY)
+
+    assert isinstance(result, MetricSeries)
+    [interval] = result.intervals
+    assert interval.canary.latency == LatencySketch.combine([first, second])
+    assert interval.canary.latency_count == 7
+    assert interval.control.requests == 3
+    assert interval.control.latency == sketch(5, 6)
+
+
+def test_arms_come_from_the_selector_when_given(store: Store) -> None:
+    store.add_telemetry(
+        [batch(10, "treatment", 10, 5), batch(10, "classic", 90, 1), batch(10, "holdout", 7, 7)]
+    )
+
+    result = fetch(store, arms=ArmSelector(ENV, FLAG, canary="treatment", control="classic"))
+
+    assert isinstance(result, MetricSeries)
+    [interval] = result.intervals
+    assert (interval.canary.requests, interval.control.requests) == (10, 90)
+
+
+def test_an_arm_without_telemetry_in_a_step_is_empty(store: Store) -> None:
+    boolean_flag(store, percent=0)
+    store.add_telemetry([batch(40, "off", 500, 2)])
+
+    result = fetch(store)
+
+    assert isinstance(result, MetricSeries)
+    [interval] = result.intervals
+    assert (interval.start - T0, interval.canary.requests, interval.control.requests) == (
+        30,
+        0,
+        500,
+    )
+
+
+def test_no_telemetry_is_no_data_not_an_error(store: Store) -> None:
+    boolean_flag(store)
+    store.add_telemetry([batch(10, "on", 5, flag="other-flag")])
+
+    result = fetch(store)
+
+    assert isinstance(result, NoData)
+    assert result.metric == "error_rate"
+    assert "no telemetry of flag 'new-checkout'" in result.reason
+
+
+def test_a_flag_that_does_not_exist_has_no_data(store: Store) -> None:
+    result = fetch(store)
+
+    assert isinstance(result, NoData)
+    assert "does not exist in production" in result.reason
+
+
+def test_before_a_whole_step_has_passed_there_is_no_data(store: Store) -> None:
+    boolean_flag(store)
+    store.add_telemetry([batch(10, "on", 5)])
+
+    result = fetch(store, end=T0 + 29)
+
+    assert isinstance(result, NoData)
+    assert "no whole 30 s step" in result.reason
+
+
+@pytest.mark.parametrize("kind", ["conversion", "mean", "count"])
+def test_metrics_the_telemetry_does_not_carry_are_refused(store: Store, kind: str) -> None:
+    spec = metric_spec("checkout", kind, higher_is_better=True)  # type: ignore[arg-type]
+
+    with pytest.raises(MetricsError, match=f"checkout is a {kind} metric.*prometheus or command"):
+        fetch(store, spec)
+
+
+def test_a_flag_is_needed(store: Store) -> None:
+    with pytest.raises(MetricsError, match="no flag was named"):
+        fetch(store, arms=ArmSelector(ENV))
+
+
+def test_a_malformed_sketch_in_the_store_names_the_batch(store: Store) -> None:
+    boolean_flag(store)
+    bad = batch(10, "on", 5)
+    store.add_telemetry([TelemetryBatch(**{**bad.__dict__, "latency_sketch": {"v": 9}})])
+
+    with pytest.raises(MetricsError, match=r"SDK instance web-1.*malformed latency sketch"):
+        fetch(store, LATENCY)
+
+
+def test_the_same_variant_cannot_be_both_arms(store: Store) -> None:
+    with pytest.raises(MetricsError, match="both variant 'on'"):
+        fetch(store, arms=ArmSelector(ENV, FLAG, canary="on", control="on"))
+
+
+def test_flag_arms_follow_the_ramp() -> None:
+    def flag(fallthrough: dict[str, object], **more: object) -> Flag:
+        return Flag.model_validate({"key": "x", "fallthrough": fallthrough, **more})
+
+    assert flag_arms(flag({"variant": "off"})) == ("on", "off")
+    rollout = {"rollout": {"variant": "blue", "percent": 5, "rest": "green"}}
+    assert flag_arms(flag(rollout, variants={"green": "g", "blue": "b"})) == ("blue", "green")
+    with pytest.raises(MetricsError, match="cannot tell the canary arm of flag 'x'"):
+        flag_arms(flag({"variant": "a"}, variants={"a": "a", "b": "b"}))
