@@ -57,7 +57,10 @@ def number(x: float) -> str:
 
 def ratio(x: float) -> str:
     """A multiple, finer near 1 where small differences matter: ``1.05`` -> ``1.05x``,
-    ``0.82`` -> ``0.82x``, ``2.13`` -> ``2.1x``, ``2.0`` -> ``2x``, ``13.37`` -> ``13.4x``."""
+    ``0.82`` -> ``0.82x``, ``2.13`` -> ``2.1x``, ``2.0`` -> ``2x``, ``13.37`` -> ``13.4x``;
+    below 0.1 two significant digits: ``0.0031`` -> ``0.0031x``."""
+    if 0 < x < 0.1:
+        return f"{x:.2g}x"
     return f"{_plain(round(x, 2 if x < 2 else 1))}x"
 
 

@@ -200,13 +200,14 @@ canary requests')
     else:
         criterion = Threshold(spec.name, "<=", baseline * (1.0 + tolerance), spec.unit)
         sign = "+"
-    note = (
-        f" (baseline {m.show_limit(spec, baseline, per_request=False)} "
-        f"{sign} {fmt.limit_percent(tolerance)})"
+    allowance = (
+        f"baseline {m.show_limit(spec, baseline, per_request=False)} "
+        f"{sign} {fmt.limit_percent(tolerance)}"
     )
+    note = f" ({allowance})"
+    text = f"{spec.name} {criterion.op} {allowance}"
     intervals = (Interval(end, end, window, ArmStats()),)
-    case = _Case(str(criterion), spec, intervals, "success", final, alpha, min_requests,
-                 min_events)  # fmt: skip
+    case = _Case(text, spec, intervals, "success", final, alpha, min_requests, min_events)
     problem = _problem(criterion, spec, intervals)
     if problem is not None:
         return case.result(Verdict.ERROR, problem, {})
@@ -520,12 +521,14 @@ def _problem(criterion: Criterion, spec: MetricSpec, intervals: Sequence[Interva
         isinstance(criterion, Threshold) or criterion.offset != 0
     ):
         unit = criterion.unit
-    allowed = {"latency": ("ms", "number"), "count": ("number",)}.get(
-        spec.kind, ("ratio", "number")
-    )
-    if unit is not None and unit not in allowed:
-        wanted = {"ms": "a time such as 300ms", "number": "a plain number"}.get(allowed[0], "a %")
-        return f"{spec.name} is a {spec.kind.replace('_', ' ')} metric: write {wanted}"
+    if unit is not None:
+        if spec.kind == "latency" and unit == "ratio":
+            return f"{spec.name} is a latency: write a time such as 300ms"
+        if spec.kind != "latency" and unit == "ms":
+            wanted = "a plain number" if spec.kind in ("count", "mean") else "a % such as 1%"
+            return f"{spec.name} is not a latency: write {wanted}"
+        if spec.kind == "count" and unit == "ratio":
+            return f"{spec.name} is a count: write a plain number"
     if (
         isinstance(criterion, NoRegression)
         and spec.kind == "latency"
