@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rollout.providers.checks import CheckContext
-from rollout.providers.checks.secrets import MASK, MissingVariable, expand, expand_all
+from rollout.providers.secrets import MASK, MissingVariable, expand, expand_all
 
 secret_values = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",)), min_size=4, max_size=40

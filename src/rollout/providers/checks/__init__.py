@@ -10,7 +10,7 @@
 A check that runs and fails is a result with ``passed=False``, never an exception; only a check
 kind that is not run here (a manual sign-off, a migrations gate) raises ``CheckError``.
 :func:`satisfies` / :func:`sign_off_problem` say whether a person's sign-off proves a manual
-gate. :mod:`~rollout.providers.checks.secrets` fills ``${VAR}`` references in at the moment of
+gate. :mod:`~rollout.providers.secrets` fills ``${VAR}`` references in at the moment of
 use.
 """
 

@@ -48,7 +48,7 @@ from rollout.providers.checks._result import (
     seconds,
     shown_command,
 )
-from rollout.providers.checks.secrets import MissingVariable, expand_all
+from rollout.providers.secrets import MissingVariable, expand_all
 
 DISPLAY_TAIL = 4000
 """Characters of output kept in ``CheckResult.output_tail`` (the details keep up to 64 KiB of

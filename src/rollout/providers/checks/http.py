@@ -46,7 +46,7 @@ from rollout.providers.checks._result import (
     last_line,
     seconds,
 )
-from rollout.providers.checks.secrets import MissingVariable, Scrubber, expand, expand_all
+from rollout.providers.secrets import MissingVariable, Scrubber, expand, expand_all
 
 BODY_LIMIT = 1024 * 1024
 """Bytes of a response body read and matched against ``expect_body`` (the first 1 MiB)."""

@@ -13,16 +13,13 @@ result is handed straight to the database driver and never kept on an object or 
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from rollout.errors import MigrationError
-
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from rollout.providers import secrets
 
 
 def expand(text: str, environ: Mapping[str, str] | None = None) -> str:
@@ -31,15 +28,14 @@ def expand(text: str, environ: Mapping[str, str] | None = None) -> str:
     A reference to an unset variable is a ``MigrationError`` naming the variable (never its
     value); text without references comes back unchanged.
     """
-    values = os.environ if environ is None else environ
-    missing = sorted({name for name in _REFERENCE.findall(text) if name not in values})
-    if missing:
-        names = ", ".join(f"${{{name}}}" for name in missing)
-        verb = "is" if len(missing) == 1 else "are"
+    try:
+        return secrets.expand(text, environ).text
+    except secrets.MissingVariable as exc:
+        names = ", ".join(f"${{{name}}}" for name in exc.names)
+        verb = "is" if len(exc.names) == 1 else "are"
         raise MigrationError(
             f"the database URL refers to {names}, which {verb} not set in the environment"
-        )
-    return _REFERENCE.sub(lambda match: values[match.group(1)], text)
+        ) from exc
 
 
 def parse(url: str) -> URL:

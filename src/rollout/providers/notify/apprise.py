@@ -39,7 +39,6 @@ import httpx
 
 from rollout.plan._markdown import mask_url
 from rollout.providers.checks.http import backoff
-from rollout.providers.checks.secrets import MissingVariable, Scrubber, expand
 from rollout.providers.notify._base import Delivery, Message
 from rollout.providers.notify.signing import (
     DELIVERY_HEADER,
@@ -47,6 +46,7 @@ from rollout.providers.notify.signing import (
     SECRET_PARAMETER,
     signed_headers,
 )
+from rollout.providers.secrets import MissingVariable, Scrubber, expand
 
 ATTEMPTS = 3
 TIMEOUT_S = 10.0
