@@ -32,6 +32,7 @@ __all__ = [
     "MetricSource",
     "NoData",
     "Steps",
+    "plain_number",
     "promql_duration",
 ]
 
@@ -149,3 +150,13 @@ def promql_duration(seconds: float) -> str:
     if seconds == int(seconds):
         return f"{int(seconds)}s"
     return f"{max(1, round(seconds * 1000))}ms"
+
+
+def plain_number(value: float) -> str:
+    """A number of seconds as scripts and Prometheus read it best: to the millisecond, no
+    exponent, no trailing zeros.
+
+    >>> plain_number(1767225600.0), plain_number(4.9120001), plain_number(1234567.0)
+    ('1767225600', '4.912', '1234567')
+    """
+    return f"{value:.3f}".rstrip("0").rstrip(".")

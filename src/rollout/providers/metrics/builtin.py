@@ -15,8 +15,9 @@ and errors are summed, latency sketches merged exactly.
 Arms: the canary is the variant the rollout serves to its audience, the control the variant
 everyone else gets. When :class:`ArmSelector` leaves them out they are read from the flag as
 stored: its percentage rollout's ``variant`` and ``rest``; for a boolean flag with no rollout
-yet, its ``true`` and ``false`` variants (``on`` / ``off``) -- the same choice the flag router
-makes when it ramps the flag. A flag that does not exist (yet) has no telemetry: no data.
+yet, its ``true`` and ``false`` variants (``on`` / ``off``) -- the choice
+:func:`rollout.flags.ramp.with_rollout_percent` makes when the flag is ramped. A flag that
+does not exist (yet) has no telemetry: no data.
 
 It measures ``error_rate`` and ``latency`` metrics. The telemetry carries no conversions,
 measured values or other events yet, so a ``conversion``, ``mean`` or ``count`` metric on this

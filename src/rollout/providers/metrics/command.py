@@ -72,6 +72,7 @@ from rollout.providers.metrics._base import (
     FetchResult,
     NoData,
     Steps,
+    plain_number,
     promql_duration,
 )
 from rollout.providers.metrics._histogram import sketch_from_buckets
@@ -181,9 +182,9 @@ class CommandMetricSource:
             "kind": spec.kind,
             "canary": arms.canary or DEFAULT_CANARY,
             "control": arms.control or DEFAULT_CONTROL,
-            "start": _number(steps.start),
-            "end": _number(steps.stop),
-            "step": _number(steps.step),
+            "start": plain_number(steps.start),
+            "end": plain_number(steps.stop),
+            "step": plain_number(steps.step),
             "window": promql_duration(steps.step),
             "flag": arms.flag or "",
             "environment": arms.environment,
@@ -197,7 +198,7 @@ class CommandMetricSource:
         env = {
             **os.environ,
             **{_ENV.get(name, f"ROLLOUT_{name.upper()}"): value for name, value in values.items()},
-            "ROLLOUT_PERCENTILE": _number(spec.percentile) if spec.percentile else "",
+            "ROLLOUT_PERCENTILE": plain_number(spec.percentile) if spec.percentile else "",
             "ROLLOUT_QUERIES": json.dumps(dict(metric_def.queries) if metric_def else {}),
         }
         try:
@@ -238,9 +239,10 @@ def parse_output(text: str, steps: Steps, metric: str) -> list[Interval]:
         if not item.start < item.end:
             raise MetricsError(f"the metric command's {where} does not end after it starts")
         if item.start < steps.start - slack or item.end > steps.stop + slack:
+            given = f"[{plain_number(item.start)}, {plain_number(item.end)})"
+            asked = f"[{plain_number(steps.start)}, {plain_number(steps.stop)})"
             raise MetricsError(
-                f"the metric command's {where} [{_number(item.start)}, {_number(item.end)}) lies "
-                f"outside the window asked for [{_number(steps.start)}, {_number(steps.stop)})"
+                f"the metric command's {where} {given} lies outside the window asked for {asked}"
             )
         intervals.append(
             Interval(
@@ -270,8 +272,3 @@ def _has_data(interval: Interval) -> bool:
         arm.requests or arm.latency_count or arm.value_count or arm.events or arm.conversions
         for arm in (interval.canary, interval.control)
     )
-
-
-def _number(value: float) -> str:
-    """A number as a script reads it best: no exponent, no trailing zeros (``1767225600``)."""
-    return f"{value:.3f}".rstrip("0").rstrip(".")

@@ -75,6 +75,7 @@ from rollout.providers.metrics._base import (
     FetchResult,
     NoData,
     Steps,
+    plain_number,
     promql_duration,
 )
 from rollout.providers.metrics._histogram import sketch_from_buckets
@@ -98,7 +99,9 @@ class PrometheusMetricSource:
     ``transport`` replaces httpx's network transport (tests use it to fake odd answers).
     """
 
-    def __init__(self, spec: PrometheusSource, *, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self, spec: PrometheusSource, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.spec = spec
         self.endpoint = spec.url.rstrip("/") + "/api/v1/query_range"
         self._transport = transport
@@ -125,14 +128,8 @@ class PrometheusMetricSource:
         found: dict[str, dict[str, Series | Buckets]] = {"canary": {}, "control": {}}
         with httpx.Client(timeout=self.spec.timeout, transport=self._transport) as client:
             for role, label in labels.items():
-                values = {
-                    "arm": label,
-                    "window": promql_duration(step),
-                    "flag": arms.flag,
-                    "environment": arms.environment,
-                }
                 for key, template in queries.templates.items():
-                    query = fill(template, values)
+                    query = fill(template, _placeholders(label, arms, step))
                     result = self._query(client, query, steps)
                     found[role][key] = (
                         _buckets(result, query, steps, queries.latency_ms_per_unit)
@@ -141,7 +138,8 @@ class PrometheusMetricSource:
                     )
         indices = sorted({i for arm in found.values() for data in arm.values() for i in data})
         if not indices:
-            first = fill(next(iter(queries.templates.values())), _shown(labels, arms, step))
+            template = next(iter(queries.templates.values()))
+            first = fill(template, _placeholders(labels["canary"], arms, step))
             return NoData(
                 metric,
                 f"Prometheus has no samples for {metric} in the window for either arm "
@@ -160,9 +158,9 @@ class PrometheusMetricSource:
     def _query(self, client: httpx.Client, query: str, steps: Steps) -> list[Any]:
         form = {
             "query": query,
-            "start": f"{steps.start + steps.step:.3f}",
-            "end": f"{steps.stop:.3f}",
-            "step": f"{steps.step:g}",
+            "start": plain_number(steps.start + steps.step),
+            "end": plain_number(steps.stop),
+            "step": plain_number(steps.step),
             "timeout": promql_duration(self.spec.timeout),
         }
         try:
@@ -204,9 +202,9 @@ class PrometheusMetricSource:
         return result
 
 
-def _shown(labels: Mapping[str, str], arms: ArmSelector, step: float) -> dict[str, str | None]:
+def _placeholders(label: str, arms: ArmSelector, step: float) -> dict[str, str | None]:
     return {
-        "arm": labels["canary"],
+        "arm": label,
         "window": promql_duration(step),
         "flag": arms.flag,
         "environment": arms.environment,
