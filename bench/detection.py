@@ -21,8 +21,13 @@ from t = 0 and each rule's detection rate, time to rollback and error events unt
 rollback (canary only, and both arms: the count test sees every error event, so that is what
 Wald's bound counts) are measured.
 
-Run: ``.venv/bin/python bench/detection.py`` (about two minutes on 2 cores);
-``--quick`` for a smaller run.
+Also: false rollbacks over six hours with the one-hour tuning, Rollout against other
+regression sizes, and A/A runs on untidy traffic (a split that ramps while an incident
+triples the error rate in both arms; errors arriving in bursts).
+
+Run: ``.venv/bin/python bench/detection.py`` (two to four minutes on 2 cores); ``--quick``
+for a smaller run; ``--check`` exits 1 when Rollout misses its goals (A/A <= 5 % everywhere,
+<= 1.5x Wald's bound at 1 s ticks).
 """
 
 from __future__ import annotations
@@ -61,19 +66,28 @@ RateFn = Callable[[np.ndarray], np.ndarray]  # seconds -> control error rate
 
 @dataclass
 class Traffic:
-    """Per-second counts, shape (runs, seconds): requests and errors per arm."""
+    """Counts per time bin of ``resolution`` seconds, shape (runs, bins): requests and
+    errors per arm."""
 
     c: np.ndarray
     b: np.ndarray
     xc: np.ndarray
     xb: np.ndarray
+    resolution: int = 1
 
     def ticks(self, seconds: int) -> Traffic:
+        """The same traffic in bins of ``seconds`` (a multiple of the resolution)."""
+        width = seconds // self.resolution
+
         def fold(a: np.ndarray) -> np.ndarray:
             runs, n = a.shape
-            return a.reshape(runs, n // seconds, seconds).sum(axis=2)
+            return a.reshape(runs, n // width, width).sum(axis=2)
 
-        return Traffic(fold(self.c), fold(self.b), fold(self.xc), fold(self.xb))
+        return Traffic(fold(self.c), fold(self.b), fold(self.xc), fold(self.xb), seconds)
+
+    def runs(self, count: int) -> Traffic:
+        return Traffic(self.c[:count], self.b[:count], self.xc[:count], self.xb[:count],
+                       self.resolution)  # fmt: skip
 
 
 def simulate(
@@ -84,14 +98,17 @@ def simulate(
     *,
     error_rate: RateFn | None = None,
     burst: float = 1.0,
+    seconds: int = HORIZON,
+    resolution: int = 1,
 ) -> Traffic:
-    """Poisson arrivals per second; each request fails independently (or, with ``burst`` > 1,
-    failures come in clusters of geometric size with that mean, at the same mean rate)."""
-    t = np.arange(HORIZON)
-    s = share(t) if callable(share) else np.full(HORIZON, share)
-    p = error_rate(t) if error_rate is not None else np.full(HORIZON, P_ERROR)
-    c = rng.poisson(RATE * s, (runs, HORIZON)).astype(np.int64)
-    b = rng.poisson(RATE * (1 - s), (runs, HORIZON)).astype(np.int64)
+    """Poisson arrivals, counted per bin of ``resolution`` seconds; each request fails
+    independently (or, with ``burst`` > 1, failures come in clusters of geometric size with
+    that mean, at the same mean rate)."""
+    t = np.arange(0, seconds, resolution)
+    s = share(t) if callable(share) else np.full(t.size, share)
+    p = error_rate(t) if error_rate is not None else np.full(t.size, P_ERROR)
+    c = rng.poisson(RATE * resolution * s, (runs, t.size)).astype(np.int64)
+    b = rng.poisson(RATE * resolution * (1 - s), (runs, t.size)).astype(np.int64)
     if burst == 1.0:
         xc = rng.binomial(c, np.minimum(1.0, p * theta))
         xb = rng.binomial(b, p)
@@ -101,7 +118,7 @@ def simulate(
         # A sum of k geometric sizes (mean `burst`) is k plus a negative binomial.
         xc = kc + np.where(kc > 0, rng.negative_binomial(np.maximum(kc, 1), 1 / burst), 0)
         xb = kb + np.where(kb > 0, rng.negative_binomial(np.maximum(kb, 1), 1 / burst), 0)
-    return Traffic(c, b, xc, xb)
+    return Traffic(c, b, xc, xb, resolution)
 
 
 # --------------------------------------------------------------------------- the rules
@@ -214,9 +231,7 @@ def tune_lower(stat: np.ndarray) -> float:
 def check_against_product(traffic: Traffic, tick: int, runs: int) -> tuple[int, int]:
     """Judge the first ``runs`` runs with the product's judge() and compare the second at
     which each first shows the regression with the vectorised rule. Returns (agree, total)."""
-    fast = rollout_rule(
-        Traffic(traffic.c[:runs], traffic.b[:runs], traffic.xc[:runs], traffic.xb[:runs]), tick
-    )
+    fast = rollout_rule(traffic.runs(runs), tick)
     t = traffic.ticks(tick)
     spec = infer_metric_spec("error_rate")
     assert spec is not None
@@ -257,7 +272,7 @@ def events_until(traffic: Traffic, when: np.ndarray) -> tuple[float, float]:
         return math.nan, math.nan
     ec = np.cumsum(traffic.xc[hit], axis=1)
     eb = np.cumsum(traffic.xb[hit], axis=1)
-    idx = when[hit] - 1
+    idx = when[hit] // traffic.resolution - 1
     rows = np.arange(idx.size)
     canary = ec[rows, idx]
     return float(canary.mean()), float((canary + eb[rows, idx]).mean())
@@ -281,6 +296,13 @@ def upper95(rate: float, n: int) -> float:
     return 1.0 if k >= n else float(stats.beta.ppf(0.975, k + 1, n - k))
 
 
+def above_alpha(rate: float, n: int) -> bool:
+    """Is a false-rollback rate seen in ``n`` runs clearly above ALPHA (its Clopper-Pearson
+    95 % lower bound is)? A point estimate a little above 5 % is sampling noise."""
+    k = round(rate * n)
+    return k > 0 and float(stats.beta.ppf(0.025, k, n - k + 1)) > ALPHA
+
+
 def print_table(share: float, rows: list[tuple[str, Outcome]], aa_runs: int) -> None:
     bound = wald_bound(share)
     print(f"\ncanary share {share:.0%}  (Wald's bound for a doubling: {bound:.0f} error events)")
@@ -300,64 +322,123 @@ def print_table(share: float, rows: list[tuple[str, Outcome]], aa_runs: int) -> 
           f"{bound:>11.0f} {1.0:>7.2f}")  # fmt: skip
 
 
+Thresholds = dict[float, tuple[float, float, float]]  # share -> Flagger, Kayenta, z
+TICKS = (1, 10, 30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=2000, help="runs per scenario")
-    parser.add_argument("--check", type=int, default=25, help="runs checked against judge()")
-    parser.add_argument("--quick", action="store_true", help="500 runs, 10 checked")
+    parser.add_argument("--verify", type=int, default=25,
+                        help="runs per scenario replayed through judge()")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="500 runs, 10 replayed")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when Rollout misses its goals")  # fmt: skip
     parser.add_argument("--seed", type=int, default=20240501)
     args = parser.parse_args()
-    runs, check = (500, 10) if args.quick else (args.runs, args.check)
+    runs, verify = (500, 10) if args.quick else (args.runs, args.verify)
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
-    print(__doc__.split("\n\n")[1].replace("\n", " "))
-    print(f"{runs:,} runs per scenario; Rollout ticks of 1, 10 and 30 s; seed {args.seed}.")
-
-    thresholds: dict[float, tuple[float, float, float]] = {}
+    print(
+        f"Poisson traffic at {RATE:.0f} requests/s, control error rate {P_ERROR:.0%}, "
+        f"{HORIZON // 60} minutes; {runs:,} runs per scenario; seed {args.seed}."
+    )
+    thresholds: Thresholds = {}
+    missed: list[str] = []
     for share in (0.05, 0.5):
-        tune = simulate(rng, runs, share, 1.0)
-        tune_m = minutes(tune)
-        flagger_t = tune_upper(flagger_stat(tune_m))
-        z_t = tune_upper(z_scores(tune_m).max(axis=1))
-        kayenta_t = tune_lower(kayenta_pvalues(tune_m).min(axis=1))
-        rollout_tune_aa = {tick: rollout_rule(tune, tick) for tick in (1, 10, 30)}
-        del tune, tune_m
-
-        aa = simulate(rng, runs, share, 1.0)
-        bad = simulate(rng, runs, share, 2.0)
-        agree, total = check_against_product(bad, 10, check)
-        agree_aa, total_aa = check_against_product(aa, 10, check)
-        assert agree == total and agree_aa == total_aa, "vectorised rule disagrees with judge()"
-        print(f"\n[check] vectorised Rollout rule = product judge() on {total + total_aa} runs "
-              f"(10 s ticks): {agree + agree_aa} identical rollback times")  # fmt: skip
-        aa_m, bad_m = minutes(aa), minutes(bad)
-        rows: list[tuple[str, Outcome]] = []
-        for tick in (1, 10, 30):
-            o = outcome(rollout_rule(aa, tick), rollout_rule(bad, tick), bad)
-            # Untuned, so both A/A sets count.
-            both = np.concatenate([rollout_tune_aa[tick], rollout_rule(aa, tick)])
-            o.false_rollback = float((both > 0).mean())
-            rows.append((f"Rollout count test, {tick} s ticks", o))
-        rows.append((
-            f"Flagger-style, >{flagger_t:.2%} x{FLAGGER_CHECKS}",
-            outcome(flagger_rule(aa_m, flagger_t), flagger_rule(bad_m, flagger_t), bad),
-        ))  # fmt: skip
-        rows.append((
-            f"Kayenta-style MW, p<{kayenta_t:.4f}",
-            outcome(kayenta_rule(aa_m, kayenta_t), kayenta_rule(bad_m, kayenta_t), bad),
-        ))  # fmt: skip
-        rows.append((
-            f"z-test every minute, z>{z_t:.2f}",
-            outcome(z_rule(aa_m, z_t), z_rule(bad_m, z_t), bad),
-        ))  # fmt: skip
+        rows, thresholds[share] = compare(rng, runs, share, verify)
         print_table(share, rows, runs)
-        print("(Rollout's A/A is over both A/A sets, 2 x runs; peers' over the fresh set.)")
-        thresholds[share] = (flagger_t, kayenta_t, z_t)
-        del aa, bad, aa_m, bad_m
-
+        print("(Rollout's A/A is over both A/A sets, 2 x runs; each peer's over the fresh set.)")
+        missed += goals(share, rows, runs)
+    long_horizon(rng, max(200, runs // 4), thresholds, missed)
     power_curve(rng, max(200, runs // 4))
     untidy(rng, max(400, runs // 2), thresholds)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    if missed:
+        print("Goals missed:\n  " + "\n  ".join(missed))
+    else:
+        print("Goals met: A/A not above 5 % anywhere; <= 1.5x Wald's bound at 1 s ticks.")
+    if args.check and missed:
+        raise SystemExit(1)
+
+
+def compare(
+    rng: np.random.Generator, runs: int, share: float, verify: int
+) -> tuple[list[tuple[str, Outcome]], tuple[float, float, float]]:
+    """All rules at one canary share: tune the peers, check the vectorised rule against the
+    product, then measure false rollbacks and detection."""
+    tune = simulate(rng, runs, share, 1.0)
+    tune_m = minutes(tune)
+    flagger_t = tune_upper(flagger_stat(tune_m))
+    z_t = tune_upper(z_scores(tune_m).max(axis=1))
+    kayenta_t = tune_lower(kayenta_pvalues(tune_m).min(axis=1))
+    rollout_tune_aa = {tick: rollout_rule(tune, tick) for tick in TICKS}
+    del tune, tune_m
+
+    aa = simulate(rng, runs, share, 1.0)
+    bad = simulate(rng, runs, share, 2.0)
+    agree = sum(check_against_product(t, 10, verify)[0] for t in (aa, bad))
+    if agree != 2 * verify:
+        raise SystemExit(f"the vectorised rule disagrees with judge() ({agree}/{2 * verify})")
+    print(f"\n[verified] the vectorised Rollout rule and the product's judge() give the same "
+          f"rollback time on all {2 * verify} replayed runs (10 s ticks)")  # fmt: skip
+    aa_m, bad_m = minutes(aa), minutes(bad)
+    rows: list[tuple[str, Outcome]] = []
+    for tick in TICKS:
+        o = outcome(rollout_rule(aa, tick), rollout_rule(bad, tick), bad)
+        both = np.concatenate([rollout_tune_aa[tick], rollout_rule(aa, tick)])  # untuned
+        o.false_rollback = float((both > 0).mean())
+        rows.append((f"Rollout count test, {tick} s ticks", o))
+    rows.append((
+        f"Flagger-style, >{flagger_t:.2%} x{FLAGGER_CHECKS}",
+        outcome(flagger_rule(aa_m, flagger_t), flagger_rule(bad_m, flagger_t), bad),
+    ))  # fmt: skip
+    rows.append((
+        f"Kayenta-style MW, p<{kayenta_t:.4f}",
+        outcome(kayenta_rule(aa_m, kayenta_t), kayenta_rule(bad_m, kayenta_t), bad),
+    ))  # fmt: skip
+    rows.append((
+        f"z-test every minute, z>{z_t:.2f}",
+        outcome(z_rule(aa_m, z_t), z_rule(bad_m, z_t), bad),
+    ))  # fmt: skip
+    return rows, (flagger_t, kayenta_t, z_t)
+
+
+def goals(share: float, rows: list[tuple[str, Outcome]], runs: int) -> list[str]:
+    missed = []
+    for name, o in rows:
+        if name.startswith("Rollout") and above_alpha(o.false_rollback, 2 * runs):
+            missed.append(f"{name} at {share:.0%}: A/A {o.false_rollback:.1%} > 5%")
+    fine = dict(rows)["Rollout count test, 1 s ticks"]
+    if fine.total_events > 1.5 * wald_bound(share):
+        missed.append(
+            f"1 s ticks at {share:.0%}: {fine.total_events / wald_bound(share):.2f}x Wald"
+        )
+    return missed
+
+
+def long_horizon(
+    rng: np.random.Generator, runs: int, thresholds: Thresholds, missed: list[str]
+) -> None:
+    """A/A over six hours with everything as tuned for one: only Rollout's alpha holds."""
+    hours = 6
+    print(f"\nA/A false rollbacks over {hours} hours (thresholds as tuned for 1 hour), "
+          f"{runs:,} runs each:")  # fmt: skip
+    print(f"{'share':>6} {'Rollout 10 s':>13} {'Flagger':>8} {'Kayenta':>8} {'z-test':>7}")
+    for share in (0.05, 0.5):
+        flagger_t, kayenta_t, z_t = thresholds[share]
+        aa = simulate(rng, runs, share, 1.0, seconds=hours * HORIZON, resolution=10)
+        m = minutes(aa)
+        rates = [
+            float((rollout_rule(aa, 10) > 0).mean()),
+            float((flagger_rule(m, flagger_t) > 0).mean()),
+            float((kayenta_rule(m, kayenta_t) > 0).mean()),
+            float((z_rule(m, z_t) > 0).mean()),
+        ]
+        print(f"{share:>6.0%} " + " ".join(f"{r:>{w}.1%}" for r, w in
+                                           zip(rates, (13, 8, 8, 7), strict=True)))  # fmt: skip
+        if above_alpha(rates[0], runs):
+            missed.append(f"Rollout over {hours} h at {share:.0%}: A/A {rates[0]:.1%} > 5%")
 
 
 def power_curve(rng: np.random.Generator, runs: int) -> None:
@@ -373,9 +454,7 @@ def power_curve(rng: np.random.Generator, runs: int) -> None:
                   f"{o.total_events:>11.0f} {times_wald:>7.2f}")  # fmt: skip
 
 
-def untidy(
-    rng: np.random.Generator, runs: int, thresholds: dict[float, tuple[float, float, float]]
-) -> None:
+def untidy(rng: np.random.Generator, runs: int, thresholds: Thresholds) -> None:
     """A/A runs on traffic that is not tidy Poisson; peers keep their tuned thresholds (for
     the ramp, those of its starting 5 % share)."""
 
