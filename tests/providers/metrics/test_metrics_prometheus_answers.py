@@ -278,6 +278,14 @@ def test_a_latency_query_must_return_buckets() -> None:
             "latency_unit is 'us'",
         ),
         (
+            Metric(kind="error_rate", queries={"requests": "sum(rate(http_requests_total[1m]))"}),
+            r"the requests query uses rate\(\), which gives a rate per second; .*increase",
+        ),
+        (
+            Metric(kind="error_rate", queries={"errors": "sum(irate (x[1m]))"}),
+            r"the errors query uses irate\(\)",
+        ),
+        (
             Metric(kind="error_rate", queries={"errors": 'x{v="{version}"}'}),
             r"unknown placeholder \{version\} in the errors query; known: \{arm\}",
         ),

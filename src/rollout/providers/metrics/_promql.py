@@ -51,6 +51,9 @@ PLACEHOLDERS = ("arm", "window", "flag", "environment")
 # `{name}` where name is an identifier: PromQL's own braces always hold a matcher (`a="b"`),
 # never a bare identifier, so the two cannot be confused.
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# rate()/irate() give per-second values; the analysis counts requests, so a rate read as a
+# count would turn 1,000 requests a minute into 17 "requests" per step.
+_PER_SECOND = re.compile(r"\b(i?rate)\s*\(")
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class Queries:
 def queries_for(metric: str, kind: MetricKind, metric_def: Metric | None) -> Queries:
     """The templates ``metric`` runs: the plan's ``queries``, with the defaults filling in what
     it leaves out. ``MetricsError`` for an unknown key (a typo would otherwise be ignored), a
-    missing query that has no default, an unknown ``latency_unit`` or an unknown placeholder.
+    missing query that has no default, an unknown ``latency_unit``, an unknown placeholder,
+    or a per-second ``rate()`` where counts belong.
 
     >>> queries_for("error_rate", "error_rate", None).templates["errors"][:30]
     'sum(increase(http_requests_tot'
@@ -93,6 +97,12 @@ def queries_for(metric: str, kind: MetricKind, metric_def: Metric | None) -> Que
             f"{metric}: latency_unit is {unit!r}; write 's' (the Prometheus convention) or 'ms'"
         )
     for key, template in templates.items():
+        per_second = _PER_SECOND.search(template)
+        if per_second is not None:
+            raise MetricsError(
+                f"{metric}: the {key} query uses {per_second.group(1)}(), which gives a rate per "
+                "second; the analysis needs counts per step: write increase(...[{window}])"
+            )
         for name in _PLACEHOLDER.findall(template):
             if name not in PLACEHOLDERS:
                 known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)

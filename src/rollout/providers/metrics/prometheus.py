@@ -20,7 +20,8 @@ Placeholders: ``{arm}`` the arm's label value (canary ``canary``, control ``stab
 ``{flag}`` and ``{environment}``. Values are escaped for a double-quoted PromQL string.
 
 Query keys, by metric kind (each query must return *counts per step*, which ``increase(...
-[{window}])`` does: the range query evaluates it at the end of every step, ``{window}`` long):
+[{window}])`` does: the range query evaluates it at the end of every step, ``{window}`` long;
+``rate()`` gives per-second values and is refused):
 
 ==========  ==================================  =========================================
 kind        keys                                each returns
