@@ -304,3 +304,15 @@ def test_telemetry_waits_out_an_outage_and_arrives_later(
     stack.start()
     assert client.flush(WAIT) is True
     assert client.telemetry_stats.sent_batches == 1
+
+
+def test_a_listener_may_close_its_client(stack: ServerStack, tmp_path: Path) -> None:
+    stack.start()
+    stack.put_flag(ENV, boolean_flag("checkout", 0))
+    client = RolloutClient(stack.url, ENV, cache_dir=tmp_path / "cache")
+    client.add_listener(lambda change: client.close())
+    assert client.wait_until_ready(WAIT)
+    _wait_until(lambda: client.mode is SyncMode.CLOSED, "the listener to close the client")
+    thread = f"rollout-sdk-{client.instance_id}"
+    _wait_until(lambda: all(t.name != thread for t in threading.enumerate()), "its thread to end")
+    assert client.bool_value("checkout", USER, True) is False  # the last config still serves

@@ -303,13 +303,18 @@ class RolloutClient:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the updates, send the last telemetry (for at most ``timeout`` seconds) and
-        stop the background thread. Idempotent."""
+        stop the background thread. Idempotent. Called from a config listener (the background
+        thread itself), it starts the shutdown and returns without waiting for it."""
         if self._closed:
             return
         self._closed = True
         self._mode = SyncMode.CLOSED
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
+            return
+        if threading.current_thread() is thread:
+            stopping = loop.create_task(self._shutdown(timeout))
+            stopping.add_done_callback(lambda _: loop.stop())
             return
         try:
             self._call_soon(self._shutdown(timeout), timeout + 1.0)
@@ -416,7 +421,9 @@ class RolloutClient:
                 loop.close()
 
         self._loop = loop
-        self._thread = threading.Thread(target=run, name="rollout-sdk", daemon=True)
+        self._thread = threading.Thread(
+            target=run, name=f"rollout-sdk-{self.instance_id}", daemon=True
+        )
         self._thread.start()
         ready.wait()
         self._call_soon(self._begin(), None)
