@@ -169,6 +169,24 @@ def test_latency_regression_names_the_slow_requests() -> None:
     assert result.numbers["shown_at"] == 20.0  # the first interval only sets the threshold
 
 
+def test_latency_tolerance_moves_the_canary_threshold_and_says_so() -> None:
+    intervals = [
+        Interval(t * 10.0, t * 10.0 + 10, ArmStats(1000, latency=sketch((100, 950), (400, 50))),
+                 ArmStats(1000, latency=sketch((100, 990), (250, 10))))
+        for t in range(4)
+    ]  # fmt: skip
+    result = judge(
+        parse_criterion("latency_p99: no regression > 10%"), P99, intervals, role="rollback"
+    )
+    assert result.verdict is Verdict.FAIL
+    assert result.reason == (
+        "canary latency p99 399 ms vs control 100 ms (4x; up to 1.1x allowed) over 4,000 canary "
+        "requests; 5.0% of canary requests were slower than 112 ms (1.1x the control's p99 of "
+        "102 ms), against 1.0% of control requests slower than that p99; a gap this big by "
+        "chance is less likely than 1 in 1,000,000"
+    )
+
+
 def test_latency_needs_earlier_control_data_before_it_can_pass() -> None:
     one = [Interval(0, 10, ArmStats(1000, latency=sketch((100, 1000))),
                     ArmStats(1000, latency=sketch((100, 1000))))]  # fmt: skip
@@ -234,7 +252,7 @@ def test_threshold_success_criteria_are_judged_at_the_end_of_the_stage() -> None
     )
     assert verdict_of("error_rate < 1%", ERRORS, data) == (
         Verdict.INCONCLUSIVE,
-        "so far error rate 0.40% is within the limit of 1% over 5,000 canary requests; "
+        "error rate 0.40% is within the limit of 1% over 5,000 canary requests so far; "
         "judged when the stage ends",
     )
 

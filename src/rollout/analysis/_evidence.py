@@ -24,7 +24,6 @@ from rollout.analysis.sequential import (
     count_test,
     mean_test,
     rate_test,
-    reference_size,
     slow_request_points,
 )
 
@@ -32,12 +31,14 @@ from rollout.analysis.sequential import (
 @dataclass(frozen=True)
 class SlowShares:
     """For latency comparisons: the share of each arm's requests above the control-derived
-    thresholds, over the intervals where a threshold existed, and the latest threshold."""
+    thresholds, over the intervals where a threshold existed, and the latest thresholds (the
+    canary's is ``scale`` times the control's, plus any offset)."""
 
     canary: float | None
     control: float | None
     threshold_ms: float | None
-    reference_needed: int
+    canary_threshold_ms: float | None
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,8 @@ def two_sample(
             intervals, spec.quantile, scale=factor, shift_ms=offset
         )
         return Evidence(
-            count_test(slow_points, alpha=alpha), _slow_shares(spec, slow_points, thresholds)
+            count_test(slow_points, alpha=alpha),
+            _slow_shares(slow_points, thresholds, factor, offset),
         )
     means = [
         MeanPoint(
@@ -169,7 +171,7 @@ def two_sample(
 
 
 def _slow_shares(
-    spec: MetricSpec, points: Sequence[CountPoint], thresholds: Sequence[float | None]
+    points: Sequence[CountPoint], thresholds: Sequence[float | None], scale: float, shift: float
 ) -> SlowShares:
     used = [p for p, t in zip(points, thresholds, strict=True) if t is not None]
     canary_n = sum(p.canary_exposures for p in used)
@@ -179,5 +181,6 @@ def _slow_shares(
         canary=sum(p.canary_events for p in used) / canary_n if canary_n else None,
         control=sum(p.control_events for p in used) / control_n if control_n else None,
         threshold_ms=latest,
-        reference_needed=reference_size(spec.quantile),
+        canary_threshold_ms=scale * latest + shift if latest is not None else None,
+        scale=scale,
     )

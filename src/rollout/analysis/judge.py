@@ -141,7 +141,11 @@ def judge_stage(
     and combine them (see :func:`rollout.analysis.verdict.combine`). A metric missing from
     ``data`` makes its criteria INCONCLUSIVE: no data is never a pass."""
     results = []
-    for role, criteria in (("success", success), ("rollback", rollback)):
+    groups: tuple[tuple[Role, Sequence[Criterion]], ...] = (
+        ("success", success),
+        ("rollback", rollback),
+    )
+    for role, criteria in groups:
         for criterion in criteria:
             series = data.get(criterion.metric)
             if series is None:
@@ -158,7 +162,7 @@ def judge_stage(
                     criterion,
                     series.spec,
                     series.intervals,
-                    role="success" if role == "success" else "rollback",
+                    role=role,
                     final=final,
                     alpha=alpha,
                     min_requests=min_requests,
@@ -251,20 +255,7 @@ def _threshold(case: _Case, c: Threshold, *, limit_note: str = "") -> CriterionR
         return done(Verdict.FAIL, f"{said}; {_beyond_chance(spec, evidence)}")
     if total and bad_now and bad_up:
         return done(Verdict.FAIL, said)  # counts only grow: once past, for good
-    short = _shortfall(case, both=False)
-    if short is not None:
-        return done(Verdict.INCONCLUSIVE, short)
-    if case.role == "success":
-        if not case.final:
-            return done(Verdict.INCONCLUSIVE, f"so far {said}; judged when the stage ends")
-        if bad_now:
-            return done(Verdict.FAIL, said)
-    elif bad_now:
-        if evidence is None:
-            return done(Verdict.FAIL, said)
-        return done(Verdict.INCONCLUSIVE, f"{said}, but {_not_yet(evidence)}; watching")
-    short = _event_shortfall(case, False)
-    return done(Verdict.PASS, said) if short is None else done(Verdict.INCONCLUSIVE, short)
+    return done(*_without_evidence(case, evidence, bad_now, said, both=False))
 
 
 def _relative(case: _Case, op: Comparison, factor: float, offset: float) -> CriterionResult:
@@ -297,20 +288,7 @@ def _relative(case: _Case, op: Comparison, factor: float, offset: float) -> Crit
             f"{said} now, but it went past {target} at {when}, beyond chance "
             f"(less likely than {fmt.one_in(evidence.result.e_max)})",
         )
-    short = _shortfall(case, both=True)
-    if short is not None:
-        return done(Verdict.INCONCLUSIVE, short)
-    if case.role == "success":
-        if not case.final:
-            return done(Verdict.INCONCLUSIVE, f"{said} so far; judged when the stage ends")
-        if bad_now:
-            return done(Verdict.FAIL, said)
-    elif bad_now:
-        if evidence is None:
-            return done(Verdict.FAIL, said)
-        return done(Verdict.INCONCLUSIVE, f"{said}, but {_not_yet(evidence)}; watching")
-    short = _event_shortfall(case, True)
-    return done(Verdict.PASS, said) if short is None else done(Verdict.INCONCLUSIVE, short)
+    return done(*_without_evidence(case, evidence, bad_now, said, both=True))
 
 
 def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
@@ -348,6 +326,29 @@ def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
         _not_yet(evidence) if evidence.result.e_value >= 2 else "no sign of a regression so far"
     )
     return done(Verdict.INCONCLUSIVE, f"{said}; {progress}; judged when the stage ends")
+
+
+def _without_evidence(
+    case: _Case, evidence: Evidence | None, bad_now: bool, said: str, *, both: bool
+) -> tuple[Verdict, str]:
+    """A threshold's or relative limit's verdict when no test has shown the bad side: too
+    little data holds; a success criterion waits for the end of the stage and then goes by
+    the window's figure; a rollback trigger holds while the figure looks past it (and fires
+    on the figure alone only where no test applies)."""
+    short = _shortfall(case, both=both)
+    if short is not None:
+        return Verdict.INCONCLUSIVE, short
+    if case.role == "success":
+        if not case.final:
+            return Verdict.INCONCLUSIVE, f"{said} so far; judged when the stage ends"
+        if bad_now:
+            return Verdict.FAIL, said
+    elif bad_now:
+        if evidence is None:
+            return Verdict.FAIL, said
+        return Verdict.INCONCLUSIVE, f"{said}, but {_not_yet(evidence)}; watching"
+    short = _event_shortfall(case, both)
+    return (Verdict.PASS, said) if short is None else (Verdict.INCONCLUSIVE, short)
 
 
 # --------------------------------------------------------------------------- words
@@ -404,12 +405,27 @@ def _relative_target(spec: MetricSpec, factor: float, offset: float, limit: floa
 
 
 def _slow_words(spec: MetricSpec, slow: SlowShares | None) -> str:
-    if slow is None or slow.canary is None or slow.control is None or slow.threshold_ms is None:
+    """What the latency test counted: the shares of requests above the thresholds."""
+    if (
+        slow is None
+        or slow.canary is None
+        or slow.control is None
+        or slow.threshold_ms is None
+        or slow.canary_threshold_ms is None
+    ):
         return ""
+    p = f"p{spec.percentile:g}"
+    if slow.canary_threshold_ms == slow.threshold_ms:
+        return (
+            f"; {fmt.percent(slow.canary)} of canary requests were slower than the control's "
+            f"{p} ({fmt.millis(slow.threshold_ms)}), against {fmt.percent(slow.control)} of "
+            f"control requests"
+        )
     return (
-        f"; {fmt.percent(slow.canary)} of canary requests were slower than the control's "
-        f"p{spec.percentile:g} ({fmt.millis(slow.threshold_ms)}), against "
-        f"{fmt.percent(slow.control)} of control requests"
+        f"; {fmt.percent(slow.canary)} of canary requests were slower than "
+        f"{fmt.millis(slow.canary_threshold_ms)} ({fmt.ratio(slow.scale)} the control's {p} of "
+        f"{fmt.millis(slow.threshold_ms)}), against {fmt.percent(slow.control)} of control "
+        f"requests slower than that {p}"
     )
 
 
