@@ -126,7 +126,9 @@ def test_latency_comes_from_the_histogram_buckets(scraped: Scraped) -> None:
 
 
 def test_a_bad_query_is_an_error_with_prometheus_message(scraped: Scraped) -> None:
-    bad = Metric(kind="error_rate", queries={"requests": "sum(rate(http_requests_total[{window}])"})
+    bad = Metric(
+        kind="error_rate", queries={"requests": "sum(increase(http_requests_total[{window}])"}
+    )
 
     with pytest.raises(
         MetricsError, match=r"Prometheus refused the query \(HTTP 400, bad_data\).*parse error"
