@@ -42,15 +42,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Literal
 
 from rollout.analysis import _format as fmt
 from rollout.analysis import _measures as m
-from rollout.analysis._evidence import Evidence, SlowShares, one_sample, two_sample
+from rollout.analysis import _reasons as say
+from rollout.analysis._evidence import Evidence, one_sample, two_sample
 from rollout.analysis.observation import ArmStats, Interval, MetricSeries, MetricSpec, pool
 from rollout.analysis.sequential import DEFAULT_ALPHA, reference_size
-from rollout.analysis.verdict import CriterionResult, SeriesPoint, StageVerdict, Verdict, combine
+from rollout.analysis.verdict import (
+    CriterionResult,
+    Role,
+    SeriesPoint,
+    StageVerdict,
+    Verdict,
+    combine,
+)
 from rollout.plan.criteria import Comparison, Criterion, NoRegression, RelativeToControl, Threshold
 
 __all__ = [
@@ -62,7 +68,6 @@ __all__ = [
     "judge_stage",
 ]
 
-Role = Literal["success", "rollback"]
 DEFAULT_MIN_REQUESTS = 200
 DEFAULT_MIN_EVENTS = 5
 TAU_RATIO = 0.1  # the means test's prior expects effects of about 10 % of the compared value
@@ -240,10 +245,10 @@ def _threshold(case: _Case, c: Threshold, *, limit_note: str = "") -> CriterionR
     if total:
         numbers["canary_events"] = canary.events
     numbers.update(_test_numbers(evidence))
-    bad_now = v is not None and _on_bad_side(v, c.op, c.value, case.role)
-    words = _position(case.role, c.op, bad_now, v == c.value)
+    bad_now = v is not None and say.on_bad_side(v, c.op, c.value, case.role)
+    words = say.position(case.role, c.op, bad_now, v == c.value)
     said = (
-        f"{m.label(spec)} {m.show(spec, v, per_request=not total)} {_with_verb(words)} "
+        f"{m.label(spec)} {m.show(spec, v, per_request=not total)} {say.with_verb(words)} "
         f"{m.show_limit(spec, c.value, per_request=not total)}{limit_note} "
         f"over {fmt.count(n)} canary {m.noun(spec)}"
     )
@@ -252,7 +257,7 @@ def _threshold(case: _Case, c: Threshold, *, limit_note: str = "") -> CriterionR
         return case.result(verdict, reason, numbers, chart)
 
     if evidence is not None and evidence.result.rejected:
-        return done(Verdict.FAIL, f"{said}; {_beyond_chance(spec, evidence)}")
+        return done(Verdict.FAIL, f"{said}; {say.beyond_chance(spec, evidence)}")
     if total and bad_now and bad_up:
         return done(Verdict.FAIL, said)  # counts only grow: once past, for good
     return done(*_without_evidence(case, evidence, bad_now, said, both=False))
@@ -270,10 +275,10 @@ def _relative(case: _Case, op: Comparison, factor: float, offset: float) -> Crit
                           tau_ratio=TAU_RATIO)  # fmt: skip
     chart = m.series(spec, m.cumulative(case.intervals), factor=factor, offset=offset)
     numbers = _compare_numbers(spec, canary, control, c_v, b_v, limit, evidence)
-    bad_now = c_v is not None and limit is not None and _on_bad_side(c_v, op, limit, case.role)
-    words = _position(case.role, op, bad_now, c_v == limit)
-    target = _relative_target(spec, factor, offset, limit)
-    head = _head(spec, canary, c_v, b_v, allowed="")
+    bad_now = c_v is not None and limit is not None and say.on_bad_side(c_v, op, limit, case.role)
+    words = say.position(case.role, op, bad_now, c_v == limit)
+    target = say.relative_target(spec, factor, offset, limit)
+    head = say.head(spec, canary, c_v, b_v, allowed="")
     said = f"{head}; {words} {target}"
 
     def done(verdict: Verdict, reason: str) -> CriterionResult:
@@ -281,8 +286,8 @@ def _relative(case: _Case, op: Comparison, factor: float, offset: float) -> Crit
 
     if evidence is not None and evidence.result.rejected:
         if bad_now:
-            return done(Verdict.FAIL, f"{said}, and {_beyond_chance(spec, evidence)}")
-        when = _when(evidence.result.crossed_at)
+            return done(Verdict.FAIL, f"{said}, and {say.beyond_chance(spec, evidence)}")
+        when = say.when(evidence.result.crossed_at)
         return done(
             Verdict.FAIL,
             f"{said} now, but it went past {target} at {when}, beyond chance "
@@ -308,13 +313,13 @@ def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
     allowed = ""
     if c.tolerance:
         allowed = f"{'up' if worse_up else 'down'} to {fmt.ratio(factor)} allowed"
-    said = _head(spec, canary, c_v, b_v, allowed=allowed) + _slow_words(spec, evidence.slow)
+    said = say.head(spec, canary, c_v, b_v, allowed=allowed) + say.slow_words(spec, evidence.slow)
 
     def done(verdict: Verdict, reason: str) -> CriterionResult:
         return case.result(verdict, reason, numbers, chart)
 
     if evidence.result.rejected:
-        return done(Verdict.FAIL, f"{said}; {_beyond_chance(spec, evidence)}")
+        return done(Verdict.FAIL, f"{said}; {say.beyond_chance(spec, evidence)}")
     short = _shortfall(case, both=True) or _event_shortfall(case, True)
     if short is not None:
         return done(Verdict.INCONCLUSIVE, short)
@@ -323,7 +328,7 @@ def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
     if case.final:
         return done(Verdict.PASS, f"{said}; no regression shown by the end of the stage")
     progress = (
-        _not_yet(evidence) if evidence.result.e_value >= 2 else "no sign of a regression so far"
+        say.not_yet(evidence) if evidence.result.e_value >= 2 else "no sign of a regression so far"
     )
     return done(Verdict.INCONCLUSIVE, f"{said}; {progress}; judged when the stage ends")
 
@@ -346,110 +351,9 @@ def _without_evidence(
     elif bad_now:
         if evidence is None:
             return Verdict.FAIL, said
-        return Verdict.INCONCLUSIVE, f"{said}, but {_not_yet(evidence)}; watching"
+        return Verdict.INCONCLUSIVE, f"{said}, but {say.not_yet(evidence)}; watching"
     short = _event_shortfall(case, both)
     return (Verdict.PASS, said) if short is None else (Verdict.INCONCLUSIVE, short)
-
-
-# --------------------------------------------------------------------------- words
-
-
-def _position(role: Role, op: Comparison, bad: bool, equal: bool) -> str:
-    """Where the canary stands against the line: ``above the limit of``, ``below the
-    rollback trigger of``, ``at the minimum of`` ..."""
-    below_is_bad = op in (">", ">=")  # for a success criterion
-    if role == "success":
-        noun = "the minimum of" if below_is_bad else "the limit of"
-        if equal:
-            return f"at {noun}"
-        if not bad:
-            return f"meets {noun}" if below_is_bad else f"within {noun}"
-        return f"below {noun}" if below_is_bad else f"above {noun}"
-    if equal:
-        return "at the rollback trigger of"
-    fires_above = op in (">", ">=")
-    return f"{'above' if fires_above == bad else 'below'} the rollback trigger of"
-
-
-def _with_verb(words: str) -> str:
-    return words if words.startswith("meets") else f"is {words}"
-
-
-def _on_bad_side(v: float, op: Comparison, limit: float, role: Role) -> bool:
-    holds = {"<": v < limit, "<=": v <= limit, ">": v > limit, ">=": v >= limit}[op]
-    return not holds if role == "success" else holds
-
-
-def _head(
-    spec: MetricSpec, canary: ArmStats, c_v: float | None, b_v: float | None, *, allowed: str
-) -> str:
-    """``canary errors 2.1% vs control 1.0% (2.1x) over 4,180 canary requests``."""
-    inside = [fmt.ratio(c_v / b_v)] if c_v is not None and b_v else []
-    if allowed:
-        inside.append(allowed)
-    gap = f" ({'; '.join(inside)})" if inside else ""
-    return (
-        f"canary {m.arm_label(spec)} {m.show(spec, c_v)} vs control {m.show(spec, b_v)}"
-        f"{m.rate_suffix(spec)}{gap} over {fmt.count(m.exposures(spec, canary))} "
-        f"canary {m.noun(spec)}"
-    )
-
-
-def _relative_target(spec: MetricSpec, factor: float, offset: float, limit: float | None) -> str:
-    """``1.1x control (297 ms)``, ``control + 20 ms (290 ms)``, ``2x control + 0.5% (2.5%)``."""
-    text = "control" if factor == 1.0 else f"{fmt.ratio(factor)} control"
-    if offset:
-        sign = "+" if offset > 0 else "-"
-        text += f" {sign} {m.show_limit(spec, abs(offset))}"
-    return f"{text} ({m.show(spec, limit)})" if limit is not None else text
-
-
-def _slow_words(spec: MetricSpec, slow: SlowShares | None) -> str:
-    """What the latency test counted: the shares of requests above the thresholds."""
-    if (
-        slow is None
-        or slow.canary is None
-        or slow.control is None
-        or slow.threshold_ms is None
-        or slow.canary_threshold_ms is None
-    ):
-        return ""
-    p = f"p{spec.percentile:g}"
-    if slow.canary_threshold_ms == slow.threshold_ms:
-        return (
-            f"; {fmt.percent(slow.canary)} of canary requests were slower than the control's "
-            f"{p} ({fmt.millis(slow.threshold_ms)}), against {fmt.percent(slow.control)} of "
-            f"control requests"
-        )
-    return (
-        f"; {fmt.percent(slow.canary)} of canary requests were slower than "
-        f"{fmt.millis(slow.canary_threshold_ms)} ({fmt.ratio(slow.scale)} the control's {p} of "
-        f"{fmt.millis(slow.threshold_ms)}), against {fmt.percent(slow.control)} of control "
-        f"requests slower than that {p}"
-    )
-
-
-def _beyond_chance(spec: MetricSpec, evidence: Evidence) -> str:
-    r = evidence.result
-    text = f"a gap this big by chance is less likely than {fmt.one_in(r.e_max)}"
-    if r.bursty and r.dispersion is not None:
-        what = "slow requests" if spec.kind == "latency" else m.event_noun(spec)
-        text += (
-            f", though the {what} come in bursts ({fmt.ratio(r.dispersion)} the spread of "
-            f"independent {what}), which makes chance look rarer than it is"
-        )
-    return text
-
-
-def _not_yet(evidence: Evidence) -> str:
-    e = evidence.result.e_value
-    return f"not yet beyond chance ({fmt.one_in(e)})" if e >= 2 else "not yet beyond chance"
-
-
-def _when(t: float | None) -> str:
-    if t is None:
-        return "an earlier point"
-    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # --------------------------------------------------------------------------- data checks
@@ -557,7 +461,7 @@ def _problem(criterion: Criterion, spec: MetricSpec, intervals: Sequence[Interva
     accuracy = None
     previous_end = -math.inf
     for interval in intervals:
-        when = _when(interval.end)
+        when = say.when(interval.end)
         if interval.end < interval.start or interval.end < previous_end:
             return f"the measurements are out of time order (the interval ending {when})"
         previous_end = interval.end

@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["CriterionResult", "SeriesPoint", "StageVerdict", "Verdict", "combine"]
+__all__ = ["CriterionResult", "Role", "SeriesPoint", "StageVerdict", "Verdict", "combine"]
+
+Role = Literal["success", "rollback"]
+"""A criterion's role in a stage: ``success`` (it must hold for the stage to pass) or
+``rollback`` (it describes when to roll back; FAIL means it fired)."""
 
 
 class Verdict(StrEnum):
