@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from hashlib import sha256
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,34 +66,28 @@ def event_hash(
     return sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
+def _hashed_fields(row: Event) -> dict[str, Any]:
+    """The fields of ``row`` that its hash covers, named as :func:`event_hash` and
+    :class:`EventRecord` name them."""
+    return {
+        "chain": row.chain,
+        "rollout_id": row.rollout_id,
+        "seq": row.seq,
+        "at": row.at,
+        "actor": row.actor,
+        "kind": row.kind,
+        "message": row.message,
+        "data": row.data_json,
+        "prev_hash": row.prev_hash,
+    }
+
+
 def _stored_hash(row: Event) -> str:
-    return event_hash(
-        chain=row.chain,
-        rollout_id=row.rollout_id,
-        seq=row.seq,
-        at=row.at,
-        actor=row.actor,
-        kind=row.kind,
-        message=row.message,
-        data=row.data_json,
-        prev_hash=row.prev_hash,
-    )
+    return event_hash(**_hashed_fields(row))
 
 
 def to_event_record(row: Event) -> EventRecord:
-    return EventRecord(
-        id=row.id,
-        chain=row.chain,
-        rollout_id=row.rollout_id,
-        seq=row.seq,
-        at=row.at,
-        actor=row.actor,
-        kind=row.kind,
-        message=row.message,
-        data=row.data_json,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
+    return EventRecord(id=row.id, hash=row.hash, **_hashed_fields(row))
 
 
 def append_events(
@@ -111,34 +106,21 @@ def append_events(
     )
     rows = []
     for new in events:
-        seq = head.last_seq + 1
-        data = json_object(new.data, f"data of event {new.kind}")
-        digest = event_hash(
-            chain=chain,
-            rollout_id=rollout_id,
-            seq=seq,
-            at=at,
-            actor=new.actor,
-            kind=new.kind,
-            message=new.message,
-            data=data,
-            prev_hash=head.last_hash,
-        )
         row = Event(
             chain=chain,
             rollout_id=rollout_id,
-            seq=seq,
+            seq=head.last_seq + 1,
             at=at,
             actor=new.actor,
             kind=new.kind,
             message=new.message,
-            data_json=data,
+            data_json=json_object(new.data, f"data of event {new.kind}"),
             prev_hash=head.last_hash,
-            hash=digest,
         )
+        row.hash = _stored_hash(row)
         session.add(row)
         rows.append(row)
-        head.last_seq, head.last_hash = seq, digest
+        head.last_seq, head.last_hash = row.seq, row.hash
     session.flush()
     return [to_event_record(row) for row in rows]
 
