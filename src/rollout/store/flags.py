@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -54,6 +54,22 @@ MAX_ENVIRONMENT_LENGTH = 100
 MAX_KEY_LENGTH = 200
 
 R = TypeVar("R", bound=VersionedDefinition)
+
+
+class FlagAccess(Protocol):
+    """Reading and writing one flag, as the store offers it (see :class:`FlagsMixin`); the flag
+    service, its HTTP client and the flag traffic router's store offer the same two calls."""
+
+    def get_flag(self, environment: str, key: str) -> FlagRecord: ...
+
+    def put_flag(
+        self,
+        environment: str,
+        key: str,
+        definition: Mapping[str, Any],
+        actor: str,
+        expected_version: int | None = None,
+    ) -> FlagRecord: ...
 
 
 @dataclass(frozen=True)
@@ -194,10 +210,7 @@ class FlagsMixin(StoreBase):
 
     def _get(self, kind: _Kind[R], environment: str, key: str) -> R:
         with self._read() as session:
-            row = _current(session, kind, environment, key)
-            if row is None:
-                raise NotFound(f"no {kind.name} {key!r} in {environment!r}")
-            return kind.to_record(row)
+            return kind.to_record(_existing(session, kind, environment, key))
 
     def _list(self, kind: _Kind[R], environment: str) -> list[R]:
         with self._read() as session:
@@ -231,25 +244,15 @@ class FlagsMixin(StoreBase):
             _check_expected(kind, key, row, expected_version)
             if row is not None and canonical_json(row.definition_json) == canonical_json(new):
                 return kind.to_record(row)
+            before = None if row is None else row.definition_json
             version = _last_version(session, kind, environment, key) + 1
-            change: ChangeKind = "created" if row is None else "updated"
-            diff = json_diff({} if row is None else row.definition_json, new)
             if row is None:
                 row = kind.table(environment=environment, key=key)
                 session.add(row)
             row.definition_json, row.version = new, version
             row.updated_at, row.updated_by = now, actor
             self._record_change(
-                session,
-                kind,
-                env,
-                at=now,
-                key=key,
-                version=version,
-                change=change,
-                definition=new,
-                diff=diff,
-                actor=actor,
+                session, kind, env, key, version, before=before, after=new, actor=actor, at=now
             )
             return kind.to_record(row)
 
@@ -264,24 +267,12 @@ class FlagsMixin(StoreBase):
         now = self._now()
         with self._write() as session:
             env = _locked_environment(session, environment, now)
-            row = _current(session, kind, environment, key)
-            if row is None:
-                raise NotFound(f"no {kind.name} {key!r} in {environment!r}")
+            row = _existing(session, kind, environment, key)
             _check_expected(kind, key, row, expected_version)
-            version = row.version + 1
-            diff = json_diff(row.definition_json, {})
+            version, before = row.version + 1, row.definition_json
             session.delete(row)
             history = self._record_change(
-                session,
-                kind,
-                env,
-                at=now,
-                key=key,
-                version=version,
-                change="deleted",
-                definition=None,
-                diff=diff,
-                actor=actor,
+                session, kind, env, key, version, before=before, after=None, actor=actor, at=now
             )
             return _as_change(kind, history)
 
@@ -290,16 +281,20 @@ class FlagsMixin(StoreBase):
         session: Session,
         kind: _Kind[Any],
         env: Environment,
-        *,
-        at: datetime,
         key: str,
         version: int,
-        change: ChangeKind,
-        definition: dict[str, Any] | None,
-        diff: list[dict[str, Any]],
+        *,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
         actor: str,
+        at: datetime,
     ) -> HistoryRow:
-        """History row, config version bump, audit event and notification of one change."""
+        """History row, config version bump, audit event and notification of one change from
+        ``before`` to ``after`` (None: the definition did not exist then)."""
+        change: ChangeKind = (
+            "deleted" if after is None else "created" if before is None else "updated"
+        )
+        diff = json_diff({} if before is None else before, {} if after is None else after)
         env.config_version += 1
         env.updated_at = at
         history = kind.history(
@@ -307,7 +302,7 @@ class FlagsMixin(StoreBase):
             key=key,
             version=version,
             change=change,
-            definition_json=definition,
+            definition_json=after,
             diff_json=diff,
             actor=actor,
             at=at,
@@ -339,6 +334,13 @@ def _current(
 ) -> DefinitionRow | None:
     query = select(kind.table).where(kind.table.environment == environment, kind.table.key == key)
     return session.scalars(query).one_or_none()
+
+
+def _existing(session: Session, kind: _Kind[Any], environment: str, key: str) -> DefinitionRow:
+    row = _current(session, kind, environment, key)
+    if row is None:
+        raise NotFound(f"no {kind.name} {key!r} in {environment!r}")
+    return row
 
 
 def _rows(session: Session, kind: _Kind[R], environment: str) -> list[R]:
