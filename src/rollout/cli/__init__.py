@@ -54,6 +54,7 @@ def _register_commands() -> None:
     from rollout.cli import (
         flag_commands,  # noqa: F401
         plan_commands,  # noqa: F401
+        rollout_commands,  # noqa: F401
         server_commands,  # noqa: F401
     )
 

@@ -217,11 +217,28 @@ def _as_json(results: list[Checked]) -> dict[str, Any]:
 def render(
     plan: Annotated[Path, typer.Argument(metavar="PLAN", help="The plan file (YAML).")],
     output: OutputOption = None,
+    rollout: Annotated[
+        str | None,
+        typer.Option(
+            "--rollout",
+            metavar="ID",
+            help="Tick the checklist and fill in stage outcomes from this rollout.",
+        ),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Database of --rollout. Default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write the rollout document (Markdown, in the rollout template's shape) for a plan.
 
     The document is generated from the plan, so it always says what will actually run.
-    Secrets in channels and URLs are masked.
+    Secrets in channels and URLs are masked. With --rollout, it also shows how far that
+    rollout got.
 
     Example: rollout render rollout.yaml -o ROLLOUT.md
     """
@@ -230,7 +247,16 @@ def render(
     loaded = _load_or_fail(plan)
     if output is not None and output.exists() and output.resolve() == plan.resolve():
         _fail(f"{output} is the plan itself; choose another output file")
-    _emit(render_document(loaded), output, "the rollout document")
+    progress = None
+    if rollout is not None:
+        from rollout.cli.rollout_commands import rollout_progress_for
+
+        progress = rollout_progress_for(rollout, database)
+    try:
+        document = render_document(loaded, progress)
+    except ValueError as exc:
+        _fail(f"rollout {rollout} does not fit {plan}: {exc}")
+    _emit(document, output, "the rollout document")
 
 
 @_command

@@ -1,0 +1,523 @@
+"""Rollout commands: ``start``, ``status``, ``approve``/``reject``, the operator verbs
+(``pause``, ``resume``, ``promote``, ``abort``, ``retry``), ``history`` and ``controller``.
+
+They work on the local database (``--database``, else ``$ROLLOUT_DATABASE_URL``, else
+``.rollout/rollout.db``): ``start`` and the verbs record what was asked, with who asked, and a
+running ``rollout controller`` carries it out. An unknown rollout id prints ``no rollout ro_x
+(see `rollout status`)`` and exits with 2; a verb that does not apply now says why, exit 2.
+Heavy imports happen inside the commands, so other commands start fast.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from rollout.cli import app, err_console
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from rollout.engine.controller import RolloutView
+    from rollout.plan.render import RolloutProgress
+    from rollout.store import Store
+
+USER_MISTAKE = 2
+
+Database = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        metavar="URL",
+        help="Database URL. Default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db.",
+        show_default=False,
+    ),
+]
+Actor = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        envvar="ROLLOUT_ACTOR",
+        help="Who gives the command, for the audit trail. Default: your login name.",
+        show_default=False,
+    ),
+]
+RolloutId = Annotated[str, typer.Argument(metavar="ID", help="The rollout's id (ro_...).")]
+Comment = Annotated[
+    str, typer.Option("--comment", "-m", help="Why, in a few words (kept in the audit trail).")
+]
+
+
+def _fail(message: str) -> NoReturn:
+    err_console.print(message, markup=False)
+    raise typer.Exit(USER_MISTAKE)
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "cli"
+
+
+@contextmanager
+def _store(database: str | None, rollout_id: str | None = None) -> Iterator[Store]:
+    """The store, with an unknown ``rollout_id`` turned into the plain message and exit 2."""
+    from rollout.errors import NotFound
+    from rollout.store import open_store
+
+    with open_store(database) as store:
+        try:
+            yield store
+        except NotFound:
+            if rollout_id is None:
+                raise
+            _fail(f"no rollout {rollout_id} (see `rollout status`)")
+
+
+# --------------------------------------------------------------------------- start
+
+
+@app.command(help="Start a rollout of a plan; a running `rollout controller` carries it out.")
+def start(
+    plan: Annotated[Path, typer.Argument(metavar="PLAN", help="The plan file (YAML).")],
+    *,
+    version: Annotated[
+        str | None,
+        typer.Option(help="The version to roll out. Default: the plan's overview.version."),
+    ] = None,
+    actor: Actor = None,
+    database: Database = None,
+) -> None:
+    """Example: rollout start rollout.yaml --version 2.4.1"""
+    from rollout.engine.controller import start_rollout
+
+    with _store(database) as store:
+        record = start_rollout(store, plan, version, _actor(actor))
+    typer.echo(f"Started rollout {record.id} of {record.name} {record.version}.")
+    err_console.print(
+        f"A controller runs it (rollout controller); follow it with: "
+        f"rollout status {record.id} --watch",
+        markup=False,
+    )
+
+
+# --------------------------------------------------------------------------- verbs
+
+
+def _verb(
+    verb: str, rollout_id: str, actor: str | None, comment: str, database: str | None
+) -> None:
+    from rollout.engine.controller import send_verb
+
+    who = _actor(actor)
+    with _store(database, rollout_id) as store:
+        send_verb(store, rollout_id, verb, who, comment)
+    typer.echo(f"{verb.capitalize()} of {rollout_id} queued by {who}; the controller applies it.")
+
+
+@app.command(help="Pause a rollout: the bake clock stops and nothing moves until resume.")
+def pause(
+    rollout_id: RolloutId, *, comment: Comment = "", actor: Actor = None, database: Database = None
+) -> None:
+    _verb("pause", rollout_id, actor, comment, database)
+
+
+@app.command(help="Resume a paused rollout where it was (past fired triggers, if any).")
+def resume(
+    rollout_id: RolloutId, *, comment: Comment = "", actor: Actor = None, database: Database = None
+) -> None:
+    _verb("resume", rollout_id, actor, comment, database)
+
+
+@app.command(help="End the current stage's (or validation's) bake early, unless it fails.")
+def promote(
+    rollout_id: RolloutId, *, comment: Comment = "", actor: Actor = None, database: Database = None
+) -> None:
+    _verb("promote", rollout_id, actor, comment, database)
+
+
+@app.command(help="Roll back now: the plan's rollback steps run in order.")
+def abort(
+    rollout_id: RolloutId, *, comment: Comment = "", actor: Actor = None, database: Database = None
+) -> None:
+    _verb("abort", rollout_id, actor, comment, database)
+
+
+@app.command(help="Run again what failed (a gate, a deploy, a check) and carry on.")
+def retry(
+    rollout_id: RolloutId, *, comment: Comment = "", actor: Actor = None, database: Database = None
+) -> None:
+    _verb("retry", rollout_id, actor, comment, database)
+
+
+Env = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        "-e",
+        help="The environment decided on. Default: the one the rollout waits for.",
+        show_default=False,
+    ),
+]
+Gate = Annotated[
+    int | None,
+    typer.Option("--gate", metavar="N", help="Sign off manual checklist gate N instead."),
+]
+Role = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--role",
+        envvar="ROLLOUT_ROLES",
+        help="A role you hold, for --gate (repeatable; $ROLLOUT_ROLES: comma-separated).",
+        show_default=False,
+    ),
+]
+
+
+def _decide(
+    approve: bool,
+    rollout_id: str,
+    *,
+    env: str | None,
+    gate: int | None,
+    roles: list[str] | None,
+    comment: str,
+    actor: str | None,
+    database: str | None,
+) -> None:
+    from rollout.engine.controller import send_verb, sign_off
+
+    who = _actor(actor)
+    with _store(database, rollout_id) as store:
+        if gate is not None:
+            held = tuple(r.strip() for value in roles or () for r in value.split(",") if r.strip())
+            sign_off(store, rollout_id, gate, who, held, approve=approve, comment=comment)
+            word = "signed off" if approve else "refused"
+            typer.echo(f"{who} {word} gate {gate} of {rollout_id}.")
+            return
+        record = send_verb(store, rollout_id, "approve" if approve else "reject", who, comment, env)
+    word = "approved" if approve else "rejected"
+    typer.echo(f"{who} {word} {getattr(record, 'environment', env)} for {rollout_id}.")
+
+
+@app.command(help="Approve a rollout's entry into an environment, or sign off a manual gate.")
+def approve(
+    rollout_id: RolloutId,
+    *,
+    env: Env = None,
+    gate: Gate = None,
+    role: Role = None,
+    comment: Comment = "",
+    actor: Actor = None,
+    database: Database = None,
+) -> None:
+    """Example: rollout approve ro_x8k2 --env production -m "QA signed off" """
+    _decide(
+        True,
+        rollout_id,
+        env=env,
+        gate=gate,
+        roles=role,
+        comment=comment,
+        actor=actor,
+        database=database,
+    )
+
+
+@app.command(help="Reject a rollout's entry into an environment (it stops), or refuse a gate.")
+def reject(
+    rollout_id: RolloutId,
+    *,
+    env: Env = None,
+    gate: Gate = None,
+    role: Role = None,
+    comment: Comment = "",
+    actor: Actor = None,
+    database: Database = None,
+) -> None:
+    _decide(
+        False,
+        rollout_id,
+        env=env,
+        gate=gate,
+        roles=role,
+        comment=comment,
+        actor=actor,
+        database=database,
+    )
+
+
+# --------------------------------------------------------------------------- status, history
+
+
+@app.command(help="Show a rollout (or, without ID, a table of rollouts).")
+def status(
+    rollout_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="The rollout's id.", show_default=False)
+    ] = None,
+    *,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep it on screen, live.")] = False,
+    interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes.")] = 2.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    database: Database = None,
+) -> None:
+    """Example: rollout status ro_x8k2 --watch"""
+    from rich.console import Console
+
+    from rollout.engine.controller import list_rollout_status, rollout_status
+
+    console = Console(highlight=False, soft_wrap=True)
+    with _store(database, rollout_id) as store:
+
+        def show() -> tuple[RenderableType, bool]:
+            if rollout_id is None:
+                return _table(list_rollout_status(store)), False
+            view = rollout_status(store, rollout_id)
+            return _panel(view), view.status in _ENDED
+
+        if as_json:
+            views = (
+                [rollout_status(store, rollout_id)] if rollout_id else (list_rollout_status(store))
+            )
+            typer.echo(json.dumps([_view_json(v) for v in views], indent=2, ensure_ascii=False))
+            return
+        if not watch:
+            console.print(show()[0])
+            return
+        _watch(console, show, interval)
+
+
+_ENDED = {"succeeded", "rolled_back", "rollback_failed", "failed"}
+
+
+def _watch(console: Any, show: Any, interval: float) -> None:
+    from rich.live import Live
+
+    shown, ended = show()
+    try:
+        with Live(shown, console=console, auto_refresh=False) as live:
+            while not ended:
+                time.sleep(interval)
+                shown, ended = show()
+                live.update(shown, refresh=True)
+    except KeyboardInterrupt:
+        return
+
+
+def _left(seconds: float | None, what: str) -> str:
+    if seconds is None:
+        return "—"
+    from rollout.plan.durations import format_duration
+
+    return f"{format_duration(float(round(seconds)))} of {what}"
+
+
+def _panel(view: RolloutView) -> RenderableType:
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    head = Text.assemble(
+        (view.id, "bold"), f"  {view.name} {view.version}  ", (view.status, _STYLE(view.status))
+    )
+    facts = Table.grid(padding=(0, 2))
+    environment = (
+        f"{view.environment} ({view.environment_number} of {view.environment_count})"
+        if view.environment
+        else "— (checklist)"
+    )
+    stage = f"{view.stage} ({view.stage_number} of {view.stage_count})" if view.stage else "—"
+    for label, value in (
+        ("Environment", environment),
+        ("Stage", stage),
+        ("Audience", f"{view.audience_percent:g}% on {view.version}"),
+        ("Time left", _left(view.time_left, view.waiting_for)),
+        ("Why", view.reason or "—"),
+        ("Controller", view.controller or "—"),
+    ):
+        facts.add_row(Text(label, style="dim"), Text(value))
+    if view.metrics_problem:
+        facts.add_row(Text("Metrics", style="dim"), Text(view.metrics_problem, style="yellow"))
+    parts: list[RenderableType] = [head, facts]
+    if view.criteria:
+        criteria = Table(title="Criteria", title_justify="left", expand=False)
+        for column in ("criterion", "role", "value", "verdict", "why"):
+            criteria.add_column(column)
+        for c in view.criteria:
+            criteria.add_row(
+                escape(c.text),
+                c.role,
+                c.shown or "—",
+                Text(c.verdict, _STYLE(c.verdict)),
+                escape(c.reason),
+            )
+        parts.append(criteria)
+    if view.last_events:
+        events = Table(title="Last events", title_justify="left", expand=False)
+        for column in ("seq", "at", "by", "what"):
+            events.add_column(column)
+        for e in view.last_events:
+            at = e.at.astimezone().strftime("%H:%M:%S")
+            events.add_row(str(e.seq), at, escape(e.actor), escape(e.message))
+        parts.append(events)
+    return Group(*parts)
+
+
+def _STYLE(word: str) -> str:
+    if word in ("succeeded", "pass"):
+        return "green"
+    if word in ("rolled_back", "rollback_failed", "failed", "fail", "error"):
+        return "bold red"
+    if word in ("paused", "rolling_back", "inconclusive", "awaiting_approval"):
+        return "yellow"
+    return "cyan"
+
+
+def _table(views: list[RolloutView]) -> RenderableType:
+    from rich.table import Table
+    from rich.text import Text
+
+    if not views:
+        return Text("No rollouts yet: start one with `rollout start PLAN`.")
+    table = Table()
+    for column in ("id", "plan", "version", "status", "environment", "stage", "audience", "by"):
+        table.add_column(column)
+    for v in views:
+        table.add_row(
+            v.id,
+            v.name,
+            v.version,
+            Text(v.status, _STYLE(v.status)),
+            v.environment or "—",
+            v.stage or "—",
+            f"{v.audience_percent:g}%",
+            v.created_by,
+        )
+    return table
+
+
+def _view_json(view: RolloutView) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    data = asdict(view)
+    data["created_at"] = view.created_at.isoformat()
+    data["updated_at"] = view.updated_at.isoformat()
+    data["last_events"] = [_event_json(e) for e in view.last_events]
+    return data
+
+
+def _event_json(event: Any) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at.isoformat(),
+        "actor": event.actor,
+        "kind": event.kind,
+        "message": event.message,
+        "data": event.data,
+        "hash": event.hash,
+    }
+
+
+@app.command(help="The audit trail of a rollout: every decision, action and command, in order.")
+def history(
+    rollout_id: RolloutId,
+    *,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    database: Database = None,
+) -> None:
+    with _store(database, rollout_id) as store:
+        store.get_rollout(rollout_id)
+        events = store.list_events(rollout_id)
+        report = store.verify_chain(rollout_id)
+    if as_json:
+        body = {
+            "rollout": rollout_id,
+            "intact": report.ok,
+            "events": [_event_json(e) for e in events],
+        }
+        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    for event in events:
+        at = event.at.astimezone().isoformat(sep=" ", timespec="seconds")
+        typer.echo(f"{event.seq:>4}  {at}  {event.actor:<16}  {event.kind:<16}  {event.message}")
+    err_console.print(str(report), markup=False)
+
+
+# --------------------------------------------------------------------------- controller
+
+
+@app.command(help="Run rollouts: lease them, act, judge, move on; several may share PostgreSQL.")
+def controller(
+    *,
+    once: Annotated[
+        bool, typer.Option("--once", help="One tick of every rollout, then exit.")
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between ticks.")] = 5.0,
+    controller_id: Annotated[
+        str | None,
+        typer.Option("--id", help="This controller's id. Default: hostname-pid-random."),
+    ] = None,
+    lease_ttl: Annotated[
+        float, typer.Option(min=1.0, help="Seconds a lease lasts unless renewed.")
+    ] = 30.0,
+    max_rollouts: Annotated[
+        int, typer.Option(min=1, help="Rollouts this controller holds at a time.")
+    ] = 50,
+    database: Database = None,
+) -> None:
+    """Example: rollout controller --database postgresql://rollout@db/rollout"""
+    import logging
+
+    from rollout.engine.controller import Controller
+    from rollout.server.feeds import make_feed
+    from rollout.server.flag_service import FlagService
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        feed = make_feed(database)
+    except ValueError as exc:
+        _fail(str(exc))
+    with _store(database) as store:
+        service = FlagService(store)
+        # Servers hear of flag changes: PostgreSQL through NOTIFY, Redis through the feed.
+        service.add_listener(feed.announce)
+        runner = Controller(
+            store,
+            owner=controller_id,
+            lease_ttl=lease_ttl,
+            max_rollouts=max_rollouts,
+            flag_store=service,
+        )
+        try:
+            if once:
+                for report in runner.run_once():
+                    stopped = f" (stopped: {report.stopped})" if report.stopped else ""
+                    typer.echo(f"{report.rollout_id}: {report.status}{stopped}")
+                return
+            err_console.print(f"Controller {runner.owner} running; Ctrl-C to stop.", markup=False)
+            runner.run_forever(interval)
+        finally:
+            feed.close()
+
+
+# --------------------------------------------------------------------------- render
+
+
+def rollout_progress_for(rollout_id: str, database: str | None) -> RolloutProgress:
+    """The progress of ``rollout_id`` for ``rollout render --rollout``; an unknown id exits
+    with the plain message and code 2."""
+    from rollout.engine.controller import rollout_progress
+
+    with _store(database, rollout_id) as store:
+        return rollout_progress(store, rollout_id)
