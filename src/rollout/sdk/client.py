@@ -28,24 +28,23 @@ client starts no thread and sends nothing; it still records outcomes, readable w
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from rollout import __version__
 from rollout.errors import FlagError
 from rollout.flags import CompiledConfig, ErrorCode, Evaluation, FlagConfig, Reason, compile_config
-from rollout.sdk.backoff import Backoff
+from rollout.sdk._loop import LoopThread
 from rollout.sdk.cache import ConfigCache, default_cache_dir
 from rollout.sdk.snapshot import ConfigChange, ConfigSource, Snapshot, changed_flags, load_config
 from rollout.sdk.sync import ConfigSync, SyncMode, SyncSettings
@@ -62,7 +61,6 @@ __all__ = ["Listener", "RolloutClient"]
 log = logging.getLogger("rollout.sdk")
 
 Listener = Callable[[ConfigChange], None]
-_T = TypeVar("_T")
 _EMPTY: Mapping[str, Any] = {}
 
 
@@ -135,10 +133,8 @@ class RolloutClient:
         self._sender = TelemetrySender(environment, self.instance_id, max_pending_batches)
         self._flush_interval = flush_interval
         self._mode = SyncMode.OFFLINE
-        self._sync: ConfigSync | None = None
         self._http: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._worker: LoopThread | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
         if offline_config is not None:
@@ -292,11 +288,12 @@ class RolloutClient:
     def flush(self, timeout: float = 10.0) -> bool:
         """Cut the telemetry window now and send every pending batch; True when all were
         accepted within ``timeout`` seconds. Offline or closed clients send nothing (False)."""
-        if self._loop is None or self._closed or not self._telemetry:
+        worker, http = self._worker, self._http
+        if worker is None or http is None or self._closed or not self._telemetry:
             return False
         try:
-            return self._call_soon(self._flush(), timeout)
-        except (concurrent.futures.TimeoutError, RuntimeError):
+            return worker.call(self._sender.flush(http, self._recorder), timeout)
+        except (TimeoutError, RuntimeError):
             return False
 
     # ------------------------------------------------------------------ lifecycle
@@ -309,19 +306,18 @@ class RolloutClient:
             return
         self._closed = True
         self._mode = SyncMode.CLOSED
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
+        worker = self._worker
+        if worker is None:
             return
-        if threading.current_thread() is thread:
-            stopping = loop.create_task(self._shutdown(timeout))
-            stopping.add_done_callback(lambda _: loop.stop())
+        if worker.is_current():
+            stopping = worker.loop.create_task(self._shutdown(timeout))
+            stopping.add_done_callback(lambda _: worker.loop.stop())
             return
         try:
-            self._call_soon(self._shutdown(timeout), timeout + 1.0)
-        except (concurrent.futures.TimeoutError, RuntimeError):
+            worker.call(self._shutdown(timeout), timeout + 1.0)
+        except (TimeoutError, RuntimeError):
             log.warning("rollout: the client did not shut down within %.1f s", timeout)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
+        worker.stop(timeout)
 
     def __enter__(self) -> RolloutClient:
         return self
@@ -408,66 +404,21 @@ class RolloutClient:
     # -- the background loop ----------------------------------------------------------
 
     def _start_background(self) -> None:
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        self._loop = loop
-        self._thread = threading.Thread(
-            target=run, name=f"rollout-sdk-{self.instance_id}", daemon=True
-        )
-        self._thread.start()
-        ready.wait()
-        self._call_soon(self._begin(), None)
-
-    def _call_soon(self, coro: Coroutine[Any, Any, _T], timeout: float | None) -> _T:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        self._worker = LoopThread(f"rollout-sdk-{self.instance_id}")
+        self._worker.call(self._begin(), None)
 
     async def _begin(self) -> None:
         assert self.server_url is not None
-        self._http = httpx.AsyncClient(
+        self._http = http = httpx.AsyncClient(
             base_url=self.server_url,
             headers=self._headers,
             timeout=httpx.Timeout(self._http_timeout),
         )
-        self._sync = ConfigSync(self._http, self._settings, _Sink(self))
-        self._tasks.append(asyncio.create_task(self._sync.run(), name="rollout-config"))
+        sync = ConfigSync(http, self._settings, _Sink(self))
+        self._tasks.append(asyncio.create_task(sync.run(), name="rollout-config"))
         if self._telemetry:
-            self._tasks.append(asyncio.create_task(self._flush_loop(), name="rollout-telemetry"))
-
-    async def _flush_loop(self) -> None:
-        assert self._http is not None
-        retry_at = 0.0
-        next_cut = time.monotonic() + self._flush_interval
-        # Retrying a failed send: from 1 s up to a minute (or the window, if longer).
-        retry_delays = Backoff(min(1.0, self._flush_interval), max(60.0, self._flush_interval))
-        while True:
-            now = time.monotonic()
-            wake = next_cut if not self._sender.pending else min(next_cut, max(retry_at, now))
-            await asyncio.sleep(max(0.0, wake - now))
-            now = time.monotonic()
-            if now >= next_cut:
-                self._sender.enqueue(self._recorder.cut())
-                next_cut = now + self._flush_interval
-            if self._sender.pending and now >= retry_at:
-                if await self._sender.send_pending(self._http):
-                    retry_delays.reset()
-                else:
-                    retry_at = time.monotonic() + retry_delays.next_delay()
-
-    async def _flush(self) -> bool:
-        assert self._http is not None
-        self._sender.enqueue(self._recorder.cut())
-        return await self._sender.send_pending(self._http)
+            flusher = self._sender.run(http, self._recorder, self._flush_interval)
+            self._tasks.append(asyncio.create_task(flusher, name="rollout-telemetry"))
 
     async def _shutdown(self, timeout: float) -> None:
         for task in self._tasks:
@@ -477,9 +428,16 @@ class RolloutClient:
             return
         if self._telemetry:
             try:
-                await asyncio.wait_for(self._flush(), timeout)
+                sent = await asyncio.wait_for(
+                    self._sender.flush(self._http, self._recorder), timeout
+                )
             except TimeoutError:
-                log.warning("rollout: telemetry not sent before close (%.1f s)", timeout)
+                sent = False
+            if not sent:
+                log.warning(
+                    "rollout: %d telemetry batch(es) not sent before close",
+                    self._sender.pending,
+                )
         await self._http.aclose()
 
 

@@ -32,6 +32,7 @@ import httpx
 from rollout import __version__
 from rollout.analysis.sketch import LatencySketch
 from rollout.errors import ProviderError
+from rollout.sdk.backoff import Backoff
 
 __all__ = [
     "SDK_NAME",
@@ -227,6 +228,35 @@ class TelemetrySender:
             with self._lock:
                 self._discard(body)
                 self._sent += 1
+
+    async def flush(self, http: httpx.AsyncClient, recorder: OutcomeRecorder) -> bool:
+        """Cut ``recorder``'s window, queue it and send everything queued; see
+        :meth:`send_pending`."""
+        self.enqueue(recorder.cut())
+        return await self.send_pending(http)
+
+    async def run(
+        self, http: httpx.AsyncClient, recorder: OutcomeRecorder, flush_interval: float
+    ) -> None:
+        """Every ``flush_interval`` seconds cut a window and queue it; send the queue, and
+        after a failed round retry with backoff (1 s doubling to 60 s, or to the window when
+        longer) while new windows keep being cut on time. Runs until cancelled."""
+        retry_delays = Backoff(min(1.0, flush_interval), max(60.0, flush_interval))
+        retry_at = 0.0
+        next_cut = time.monotonic() + flush_interval
+        while True:
+            now = time.monotonic()
+            wake = min(next_cut, max(retry_at, now)) if self.pending else next_cut
+            await asyncio.sleep(max(0.0, wake - now))
+            now = time.monotonic()
+            if now >= next_cut:
+                self.enqueue(recorder.cut())
+                next_cut = now + flush_interval
+            if self.pending and now >= retry_at:
+                if await self.send_pending(http):
+                    retry_delays.reset()
+                else:
+                    retry_at = time.monotonic() + retry_delays.next_delay()
 
     def _discard(self, body: Mapping[str, Any]) -> None:
         # The batch may have been dropped meanwhile to make room; only remove it if present.
