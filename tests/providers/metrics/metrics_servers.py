@@ -1,6 +1,6 @@
 """Real processes for the Prometheus tests: the two-version app and a Prometheus scraping it.
 
-Each helper is a context manager that starts its process on a free loopback port, waits (by
+Each function here is a context manager that starts its process on a free loopback port, waits (by
 polling, with a deadline) until it answers, and stops it on the way out.
 """
 
