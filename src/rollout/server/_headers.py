@@ -13,8 +13,12 @@ from typing import Annotated
 from fastapi import Header, HTTPException
 
 from rollout.errors import NotFound
-from rollout.server.flag_service import ACTOR_MAX_LENGTH
-from rollout.server.problems import FieldProblem, PreconditionFailed, problem_json
+from rollout.server.problems import (
+    ACTOR_MAX_LENGTH,
+    FieldProblem,
+    PreconditionFailed,
+    problem_json,
+)
 
 ANONYMOUS = "anonymous"
 """The actor recorded for a change made without an ``X-Rollout-Actor`` header."""

@@ -16,13 +16,12 @@ case a lost race is a :class:`~rollout.server.problems.PreconditionFailed`.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from rollout.errors import Conflict, FlagError, NotFound, StoreError
 from rollout.flags import Flag, FlagConfig, Segment, with_enabled, with_rollout_percent
@@ -32,16 +31,15 @@ from rollout.server.problems import (
     PreconditionFailed,
     SegmentInUse,
     as_invalid_definition,
+    check_actor,
+    check_environment,
     parse_field,
 )
 from rollout.store import DefinitionChange, FlagRecord, SegmentRecord, Store
+from rollout.store.flags import FlagAccess
 
 log = logging.getLogger(__name__)
 
-ENVIRONMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
-"""Environment names: letters, digits, ``.``, ``_``, ``-``, starting alphanumeric."""
-ENVIRONMENT_MAX_LENGTH = 100
-ACTOR_MAX_LENGTH = 200
 # A read-modify-write verb that keeps losing to other writers gives up after this many tries.
 _RMW_ATTEMPTS = 10
 
@@ -49,23 +47,16 @@ ChangeListener = Callable[[str, int], None]
 """Called with ``(environment, config version)`` after a change has been committed."""
 
 
-class FlagsAPI(Protocol):
+M = TypeVar("M", Flag, Segment)
+R = TypeVar("R", FlagRecord, SegmentRecord)
+
+
+class FlagsAPI(FlagAccess, Protocol):
     """The flag operations ``rollout flags`` needs, served by :class:`FlagService` (local
     store) and by :class:`rollout.server.client.FlagsClient` (a server, over HTTP) alike, with
     the same records and the same errors."""
 
     def list_flags(self, environment: str) -> list[FlagRecord]: ...
-
-    def get_flag(self, environment: str, key: str) -> FlagRecord: ...
-
-    def put_flag(
-        self,
-        environment: str,
-        key: str,
-        definition: Mapping[str, Any],
-        actor: str,
-        expected_version: int | None = None,
-    ) -> FlagRecord: ...
 
     def set_rollout(
         self,
@@ -109,32 +100,6 @@ class ConfigDocument:
     json: str
 
 
-def check_environment(environment: str) -> str:
-    """``environment`` if it is a valid name, else :class:`InvalidDefinition` at ``environment``."""
-    if len(environment) > ENVIRONMENT_MAX_LENGTH or not re.match(ENVIRONMENT_PATTERN, environment):
-        raise InvalidDefinition(
-            [
-                FieldProblem(
-                    ("environment",),
-                    f"{environment!r} is not an environment name: use at most "
-                    f"{ENVIRONMENT_MAX_LENGTH} letters, digits, '.', '_' or '-', starting with a "
-                    "letter or digit",
-                )
-            ]
-        )
-    return environment
-
-
-def check_actor(actor: str) -> str:
-    """The actor name stripped; :class:`InvalidDefinition` at ``actor`` if empty or too long."""
-    name = actor.strip()
-    if not name or len(name) > ACTOR_MAX_LENGTH:
-        raise InvalidDefinition(
-            [FieldProblem(("actor",), f"an actor name has 1 to {ACTOR_MAX_LENGTH} characters")]
-        )
-    return name
-
-
 def _with_key(definition: Mapping[str, Any], key: str) -> dict[str, Any]:
     """``definition`` with its ``key`` set to ``key``; a different key in it is a mistake."""
     data = dict(definition)
@@ -147,26 +112,44 @@ def _with_key(definition: Mapping[str, Any], key: str) -> dict[str, Any]:
     return data
 
 
-def validate_flag(definition: Mapping[str, Any] | Flag, key: str) -> Flag:
-    """The definition as a valid :class:`Flag` called ``key``; :class:`InvalidDefinition` with
-    every problem found otherwise. Segment references are not checked here (that needs the
-    environment: :meth:`FlagService.put_flag` does it)."""
-    if isinstance(definition, Flag):
-        definition = definition.model_dump(mode="json")
-    try:
-        return Flag.model_validate(_with_key(definition, key))
-    except (ValidationError, FlagError) as exc:
-        raise as_invalid_definition(exc) from None
+@dataclass(frozen=True)
+class DefinitionKind(Generic[M, R]):
+    """Flags or segments: what the write path needs to handle either kind the same way.
+
+    ``model`` validates a definition; the other fields are the store's operations on this kind
+    (unbound :class:`~rollout.store.Store` methods). :data:`FLAGS` and :data:`SEGMENTS` are the
+    two kinds.
+    """
+
+    name: Literal["flag", "segment"]
+    model: type[M]
+    get: Callable[[Store, str, str], R]
+    list_all: Callable[[Store, str], list[R]]
+    put: Callable[[Store, str, str, Mapping[str, Any], str, int | None], R]
+    delete: Callable[[Store, str, str, str, int | None], DefinitionChange]
+    history: Callable[[Store, str, str], list[DefinitionChange]]
+
+    def validate(self, definition: Mapping[str, Any] | M, key: str) -> M:
+        """The definition as a valid model called ``key``; :class:`InvalidDefinition` with every
+        problem found otherwise. A flag's segment references are not checked here (that needs
+        the environment: :meth:`FlagService.put_definition` does it)."""
+        data = (
+            definition.model_dump(mode="json") if isinstance(definition, BaseModel) else definition
+        )
+        try:
+            return self.model.model_validate(_with_key(data, key))
+        except (ValidationError, FlagError) as exc:
+            raise as_invalid_definition(exc) from None
 
 
-def validate_segment(definition: Mapping[str, Any] | Segment, key: str) -> Segment:
-    """The definition as a valid :class:`Segment` called ``key`` (see :func:`validate_flag`)."""
-    if isinstance(definition, Segment):
-        definition = definition.model_dump(mode="json")
-    try:
-        return Segment.model_validate(_with_key(definition, key))
-    except (ValidationError, FlagError) as exc:
-        raise as_invalid_definition(exc) from None
+FLAGS = DefinitionKind(
+    "flag", Flag, Store.get_flag, Store.list_flags, Store.put_flag, Store.delete_flag,
+    Store.flag_history,
+)  # fmt: skip
+SEGMENTS = DefinitionKind(
+    "segment", Segment, Store.get_segment, Store.list_segments, Store.put_segment,
+    Store.delete_segment, Store.segment_history,
+)  # fmt: skip
 
 
 class FlagService:
@@ -245,30 +228,90 @@ class FlagService:
             self._documents[environment] = document
         return document
 
+    def list_definitions(self, kind: DefinitionKind[M, R], environment: str) -> list[R]:
+        """Every flag (segment) of the environment, by key."""
+        return kind.list_all(self._store, check_environment(environment))
+
+    def get_definition(self, kind: DefinitionKind[M, R], environment: str, key: str) -> R:
+        """The flag's (segment's) current definition; ``NotFound`` if it does not exist."""
+        return kind.get(self._store, check_environment(environment), key)
+
+    def definition_history(
+        self, kind: DefinitionKind[M, R], environment: str, key: str
+    ) -> list[DefinitionChange]:
+        """Every version of the flag (segment), oldest first; ``NotFound`` if it never existed."""
+        history = kind.history(self._store, check_environment(environment), key)
+        if not history:
+            raise NotFound(f"no {kind.name} {key!r} in {environment!r}")
+        return history
+
     def list_flags(self, environment: str) -> list[FlagRecord]:
-        return self._store.list_flags(check_environment(environment))
+        return self.list_definitions(FLAGS, environment)
 
     def get_flag(self, environment: str, key: str) -> FlagRecord:
-        return self._store.get_flag(check_environment(environment), key)
+        return self.get_definition(FLAGS, environment, key)
 
     def flag_history(self, environment: str, key: str) -> list[DefinitionChange]:
-        """Every version of the flag, oldest first; ``NotFound`` if it never existed."""
-        history = self._store.flag_history(check_environment(environment), key)
-        if not history:
-            raise NotFound(f"no flag {key!r} in {environment!r}")
-        return history
+        return self.definition_history(FLAGS, environment, key)
 
     def list_segments(self, environment: str) -> list[SegmentRecord]:
-        return self._store.list_segments(check_environment(environment))
+        return self.list_definitions(SEGMENTS, environment)
 
     def get_segment(self, environment: str, key: str) -> SegmentRecord:
-        return self._store.get_segment(check_environment(environment), key)
+        return self.get_definition(SEGMENTS, environment, key)
 
     def segment_history(self, environment: str, key: str) -> list[DefinitionChange]:
-        history = self._store.segment_history(check_environment(environment), key)
-        if not history:
-            raise NotFound(f"no segment {key!r} in {environment!r}")
-        return history
+        return self.definition_history(SEGMENTS, environment, key)
+
+    # -- writes of either kind -------------------------------------------------------------------
+
+    def put_definition(
+        self,
+        kind: DefinitionKind[M, R],
+        environment: str,
+        key: str,
+        definition: Mapping[str, Any] | M,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> R:
+        """Create or replace a flag (segment). ``key`` in the definition may be left out; if
+        given it must equal ``key``. ``expected_version`` (0 = must not exist) makes the write
+        conditional.
+
+        Raises :class:`InvalidDefinition` (a ``FlagError``) for a bad definition or a segment
+        the environment lacks, :class:`PreconditionFailed` when ``expected_version`` is stale.
+        """
+        check_environment(environment)
+        actor = check_actor(actor)
+        model = kind.validate(definition, key)
+        if isinstance(model, Flag):
+            self._check_segments_exist(environment, model)
+        data = model.model_dump(mode="json")
+        with _conditional(expected_version):
+            record = kind.put(self._store, environment, key, data, actor, expected_version)
+        self._changed(environment)
+        return record
+
+    def delete_definition(
+        self,
+        kind: DefinitionKind[M, R],
+        environment: str,
+        key: str,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> DefinitionChange:
+        """Delete a flag (segment); returns the history entry of the delete. ``NotFound`` if
+        absent; :class:`SegmentInUse` for a segment that a flag of the environment names."""
+        check_environment(environment)
+        actor = check_actor(actor)
+        if kind is SEGMENTS:
+            self._check_segment_unused(environment, key)
+        with _conditional(expected_version):
+            change = kind.delete(self._store, environment, key, actor, expected_version)
+        self._changed(environment)
+        return change
 
     # -- flag writes ---------------------------------------------------------------------------
 
@@ -280,22 +323,10 @@ class FlagService:
         actor: str,
         expected_version: int | None = None,
     ) -> FlagRecord:
-        """Create or replace a flag. ``key`` in the definition may be left out; if given it must
-        equal ``key``. ``expected_version`` (0 = must not exist) makes the write conditional.
-
-        Raises :class:`InvalidDefinition` (a ``FlagError``) for a bad definition or a segment
-        the environment lacks, :class:`PreconditionFailed` when ``expected_version`` is stale.
-        """
-        check_environment(environment)
-        actor = check_actor(actor)
-        flag = validate_flag(definition, key)
-        self._check_segments_exist(environment, flag)
-        with _conditional(expected_version):
-            record = self._store.put_flag(
-                environment, key, flag.model_dump(mode="json"), actor, expected_version
-            )
-        self._changed(environment)
-        return record
+        """Create or replace a flag (see :meth:`put_definition`)."""
+        return self.put_definition(
+            FLAGS, environment, key, definition, actor=actor, expected_version=expected_version
+        )
 
     def set_rollout(
         self,
@@ -338,12 +369,9 @@ class FlagService:
         self, environment: str, key: str, actor: str, expected_version: int | None = None
     ) -> DefinitionChange:
         """Delete a flag; returns the history entry of the delete. ``NotFound`` if absent."""
-        check_environment(environment)
-        actor = check_actor(actor)
-        with _conditional(expected_version):
-            change = self._store.delete_flag(environment, key, actor, expected_version)
-        self._changed(environment)
-        return change
+        return self.delete_definition(
+            FLAGS, environment, key, actor=actor, expected_version=expected_version
+        )
 
     # -- segment writes ------------------------------------------------------------------------
 
@@ -355,37 +383,18 @@ class FlagService:
         actor: str,
         expected_version: int | None = None,
     ) -> SegmentRecord:
-        """Create or replace a segment (see :meth:`put_flag`)."""
-        check_environment(environment)
-        actor = check_actor(actor)
-        segment = validate_segment(definition, key)
-        with _conditional(expected_version):
-            record = self._store.put_segment(
-                environment, key, segment.model_dump(mode="json"), actor, expected_version
-            )
-        self._changed(environment)
-        return record
+        """Create or replace a segment (see :meth:`put_definition`)."""
+        return self.put_definition(
+            SEGMENTS, environment, key, definition, actor=actor, expected_version=expected_version
+        )
 
     def delete_segment(
         self, environment: str, key: str, actor: str, expected_version: int | None = None
     ) -> DefinitionChange:
         """Delete a segment; :class:`SegmentInUse` while a flag of the environment names it."""
-        check_environment(environment)
-        actor = check_actor(actor)
-        users = [
-            record.key
-            for record in self._store.list_flags(environment)
-            if key in Flag.model_validate(record.definition).referenced_segments()
-        ]
-        if users:
-            raise SegmentInUse(
-                f"segment {key!r} is used by flag(s) {', '.join(users)} in {environment!r}: "
-                "remove those references first"
-            )
-        with _conditional(expected_version):
-            change = self._store.delete_segment(environment, key, actor, expected_version)
-        self._changed(environment)
-        return change
+        return self.delete_definition(
+            SEGMENTS, environment, key, actor=actor, expected_version=expected_version
+        )
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -438,6 +447,18 @@ class FlagService:
         ]
         if missing:
             raise InvalidDefinition(missing)
+
+    def _check_segment_unused(self, environment: str, key: str) -> None:
+        users = [
+            record.key
+            for record in self._store.list_flags(environment)
+            if key in Flag.model_validate(record.definition).referenced_segments()
+        ]
+        if users:
+            raise SegmentInUse(
+                f"segment {key!r} is used by flag(s) {', '.join(users)} in {environment!r}: "
+                "remove those references first"
+            )
 
     def _changed(self, environment: str) -> None:
         version = self._store.config_version(environment)

@@ -9,7 +9,8 @@ answers 422 with ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`` and t
 
 The write path's own errors also live here: :class:`InvalidDefinition` (a ``FlagError`` with
 every problem of one definition), :class:`PreconditionFailed` (a conditional write lost: HTTP
-412) and :class:`SegmentInUse` (a segment that flags still refer to: HTTP 409).
+412) and :class:`SegmentInUse` (a segment that flags still refer to: HTTP 409), as do the checks
+of the two names every change carries (:func:`check_environment`, :func:`check_actor`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ Loc = tuple[str | int, ...]
 # pydantic prefixes messages of errors raised in validators; the user only needs the message.
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+ENVIRONMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+"""Environment names: letters, digits, ``.``, ``_``, ``-``, starting alphanumeric."""
+ENVIRONMENT_MAX_LENGTH = 100
+ACTOR_MAX_LENGTH = 200
 
 
 def parse_field(field: str) -> Loc:
@@ -123,6 +129,32 @@ class InvalidDefinition(FlagError):
 def as_invalid_definition(error: ValidationError | FlagError) -> InvalidDefinition:
     """``error`` as an :class:`InvalidDefinition` (itself, if it already is one)."""
     return error if isinstance(error, InvalidDefinition) else InvalidDefinition.from_error(error)
+
+
+def check_environment(environment: str) -> str:
+    """``environment`` if it is a valid name, else :class:`InvalidDefinition` at ``environment``."""
+    if len(environment) > ENVIRONMENT_MAX_LENGTH or not re.match(ENVIRONMENT_PATTERN, environment):
+        raise InvalidDefinition(
+            [
+                FieldProblem(
+                    ("environment",),
+                    f"{environment!r} is not an environment name: use at most "
+                    f"{ENVIRONMENT_MAX_LENGTH} letters, digits, '.', '_' or '-', starting with a "
+                    "letter or digit",
+                )
+            ]
+        )
+    return environment
+
+
+def check_actor(actor: str) -> str:
+    """The actor name stripped; :class:`InvalidDefinition` at ``actor`` if empty or too long."""
+    name = actor.strip()
+    if not name or len(name) > ACTOR_MAX_LENGTH:
+        raise InvalidDefinition(
+            [FieldProblem(("actor",), f"an actor name has 1 to {ACTOR_MAX_LENGTH} characters")]
+        )
+    return name
 
 
 class PreconditionFailed(Conflict):

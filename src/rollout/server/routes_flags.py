@@ -19,7 +19,7 @@ from rollout.server._headers import (
     expected_version,
 )
 from rollout.server.context import ServerContext, server_context
-from rollout.server.flag_service import ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN
+from rollout.server.problems import ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN
 from rollout.server.schemas import (
     EnvironmentList,
     ErrorBody,

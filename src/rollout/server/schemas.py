@@ -26,7 +26,7 @@ from pydantic import (
 from rollout.analysis.sketch import LatencySketch
 from rollout.flags import Flag, Segment
 from rollout.flags.clauses import Key
-from rollout.server.flag_service import ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN
+from rollout.server.problems import ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN
 from rollout.store import DefinitionChange, FlagRecord, SegmentRecord
 
 EnvironmentName = Annotated[

@@ -31,7 +31,7 @@ Register it where the store is known::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
@@ -46,6 +46,7 @@ from rollout.providers.traffic._base import (
     format_percent,
 )
 from rollout.providers.traffic.registry import RouterRegistry
+from rollout.store.flags import FlagAccess
 
 if TYPE_CHECKING:
     from rollout.store import FlagRecord
@@ -60,19 +61,8 @@ ChangeListener = Callable[[str, int], None]
 """Called with ``(environment, config version)`` after a change was written."""
 
 
-class FlagStore(Protocol):
+class FlagStore(FlagAccess, Protocol):
     """The part of :class:`rollout.store.Store` the router uses."""
-
-    def get_flag(self, environment: str, key: str) -> FlagRecord: ...
-
-    def put_flag(
-        self,
-        environment: str,
-        key: str,
-        definition: Mapping[str, Any],
-        actor: str,
-        expected_version: int | None = None,
-    ) -> FlagRecord: ...
 
     def config_version(self, environment: str) -> int: ...
 
