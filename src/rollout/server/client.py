@@ -8,7 +8,6 @@ fields, 404 → ``NotFound``, 412 → ``PreconditionFailed``, 409 → ``Conflict
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -33,15 +32,9 @@ class ServerUnavailable(ProviderError):
     """The server could not be reached, or answered something this client does not expect."""
 
 
-def _record(out: FlagOut) -> FlagRecord:
-    return FlagRecord(
-        environment=out.environment,
-        key=out.key,
-        definition=out.definition.model_dump(mode="json"),
-        version=out.version,
-        updated_at=out.updated_at,
-        updated_by=out.updated_by,
-    )
+def _record(data: Any) -> FlagRecord:
+    """The flag record of an answer the server gave as a :class:`FlagOut`."""
+    return FlagOut.model_validate(data).record(FlagRecord)
 
 
 def _change(environment: str, key: str, entry: HistoryEntry) -> DefinitionChange:
@@ -85,22 +78,17 @@ class FlagsClient:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- FlagsAPI --------------------------------------------------------------------------------
 
     def list_flags(self, environment: str) -> list[FlagRecord]:
         data = self._call("GET", self._flags(environment))
-        return [_record(out) for out in FlagList.model_validate(data).flags]
+        return [out.record(FlagRecord) for out in FlagList.model_validate(data).flags]
 
     def get_flag(self, environment: str, key: str) -> FlagRecord:
-        return self._flag("GET", self._flags(environment, key))
+        return _record(self._call("GET", self._flags(environment, key)))
 
     def put_flag(
         self,
@@ -110,9 +98,8 @@ class FlagsClient:
         actor: str,
         expected_version: int | None = None,
     ) -> FlagRecord:
-        return self._flag(
-            "PUT", self._flags(environment, key), actor, expected_version, dict(definition)
-        )
+        path = self._flags(environment, key)
+        return _record(self._call("PUT", path, actor, expected_version, dict(definition)))
 
     def set_rollout(
         self,
@@ -127,7 +114,7 @@ class FlagsClient:
     ) -> FlagRecord:
         body = {"percent": percent, "treatment": treatment, "rest": rest}
         path = self._flags(environment, key) + "/rollout"
-        return self._flag("POST", path, actor, expected_version, body)
+        return _record(self._call("POST", path, actor, expected_version, body))
 
     def set_enabled(
         self,
@@ -139,7 +126,7 @@ class FlagsClient:
         expected_version: int | None = None,
     ) -> FlagRecord:
         path = self._flags(environment, key) + ("/revive" if on else "/kill")
-        return self._flag("POST", path, actor, expected_version)
+        return _record(self._call("POST", path, actor, expected_version))
 
     def delete_flag(
         self, environment: str, key: str, actor: str, expected_version: int | None = None
@@ -158,17 +145,6 @@ class FlagsClient:
     def _flags(environment: str, key: str | None = None) -> str:
         path = f"/api/v1/environments/{quote(environment, safe='')}/flags"
         return path if key is None else f"{path}/{quote(key, safe='')}"
-
-    def _flag(
-        self,
-        method: str,
-        path: str,
-        actor: str | None = None,
-        expected_version: int | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> FlagRecord:
-        data = self._call(method, path, actor, expected_version, body)
-        return _record(FlagOut.model_validate(data))
 
     def _call(
         self,

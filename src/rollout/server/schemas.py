@@ -10,7 +10,7 @@ FastAPI uses, ``{"detail": [{"loc": ["body", "fallthrough", "rollout", "percent"
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -27,7 +27,7 @@ from rollout.analysis.sketch import LatencySketch
 from rollout.flags import Flag, Segment
 from rollout.flags.clauses import Key
 from rollout.server.problems import ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN
-from rollout.store import DefinitionChange, FlagRecord, SegmentRecord
+from rollout.store import DefinitionChange, VersionedDefinition
 
 EnvironmentName = Annotated[
     str, Field(pattern=ENVIRONMENT_PATTERN, max_length=ENVIRONMENT_MAX_LENGTH)
@@ -36,6 +36,8 @@ _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 # Latest epoch second a datetime can hold (9999-12-31T23:59:59Z): later ones cannot be stored.
 _MAX_EPOCH_S = 253_402_300_799
 MAX_ARMS_PER_BATCH = 10_000
+D = TypeVar("D", Flag, Segment)
+R = TypeVar("R", bound=VersionedDefinition)
 
 # -- errors ------------------------------------------------------------------------------------
 
@@ -80,26 +82,35 @@ class SegmentDefinition(Segment):
     key: Key | None = None  # type: ignore[assignment]
 
 
-class FlagOut(BaseModel):
-    """A flag's current definition; ``version`` counts its changes (use it for ``If-Match``)."""
+class DefinitionOut(BaseModel, Generic[D]):
+    """A flag's or segment's current definition; ``version`` counts its changes (use it for
+    ``If-Match``). :meth:`of` and :meth:`record` convert from and to the store's records."""
 
     environment: str
     key: str
     version: int
     updated_at: datetime
     updated_by: str
-    definition: Flag
+    definition: D
 
     @classmethod
-    def of(cls, record: FlagRecord) -> FlagOut:
-        return cls(
-            environment=record.environment,
-            key=record.key,
-            version=record.version,
-            updated_at=record.updated_at,
-            updated_by=record.updated_by,
-            definition=Flag.model_validate(record.definition),
+    def of(cls, record: VersionedDefinition) -> Self:
+        return cls.model_validate(record, from_attributes=True)
+
+    def record(self, kind: type[R]) -> R:
+        """The store's record of this answer (``kind``: ``FlagRecord`` or ``SegmentRecord``)."""
+        return kind(
+            environment=self.environment,
+            key=self.key,
+            definition=self.definition.model_dump(mode="json"),
+            version=self.version,
+            updated_at=self.updated_at,
+            updated_by=self.updated_by,
         )
+
+
+class FlagOut(DefinitionOut[Flag]):
+    """A flag's current definition; ``version`` counts its changes (use it for ``If-Match``)."""
 
 
 class FlagList(BaseModel):
@@ -110,26 +121,8 @@ class FlagList(BaseModel):
     flags: list[FlagOut]
 
 
-class SegmentOut(BaseModel):
+class SegmentOut(DefinitionOut[Segment]):
     """A segment's current definition and version."""
-
-    environment: str
-    key: str
-    version: int
-    updated_at: datetime
-    updated_by: str
-    definition: Segment
-
-    @classmethod
-    def of(cls, record: SegmentRecord) -> SegmentOut:
-        return cls(
-            environment=record.environment,
-            key=record.key,
-            version=record.version,
-            updated_at=record.updated_at,
-            updated_by=record.updated_by,
-            definition=Segment.model_validate(record.definition),
-        )
 
 
 class SegmentList(BaseModel):
