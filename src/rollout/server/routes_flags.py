@@ -1,15 +1,22 @@
 """Flag and segment routes: CRUD, ramp, kill switch, history. All writes go through
 :class:`~rollout.server.flag_service.FlagService` (validated, versioned, audited, announced).
 
+Flags and segments are read, written, deleted and audited alike, so one set of route functions
+serves both kinds (:func:`_add_definition_routes`, once per row of the small
+:class:`_KindRoutes` table); only flags ramp and have a kill switch.
+
 Route functions are plain ``def``: FastAPI runs them in its thread pool, where the blocking
 store calls belong.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Response
+from pydantic import BaseModel
 
 from rollout.server._headers import (
     ActorHeader,
@@ -19,6 +26,7 @@ from rollout.server._headers import (
     expected_version,
 )
 from rollout.server.context import ServerContext, server_context
+from rollout.server.flag_service import FLAGS, SEGMENTS, DefinitionKind
 from rollout.server.problems import ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN
 from rollout.server.schemas import (
     EnvironmentList,
@@ -61,110 +69,211 @@ _WRITE: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "Conflicts with the current state."},
     412: {"model": ErrorBody, "description": "`If-Match` names another version."},
 }
-_FLAGS = "flags"
-_SEGMENTS = "segments"
+
+OutT = TypeVar("OutT", FlagOut, SegmentOut)
+BodyT = TypeVar("BodyT", FlagDefinition, SegmentDefinition)
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
-def _flag_out(response: Response, out: FlagOut) -> FlagOut:
+@dataclass(frozen=True)
+class _KindRoutes(Generic[OutT, BodyT]):
+    """How one definition kind appears in the API.
+
+    ``plural`` is its path segment and OpenAPI tag; ``key`` the annotated type of its ``{key}``
+    path parameter; ``body``, ``out`` and ``listing`` the models ``PUT`` takes, a single answer
+    is and a listing is; ``after_delete`` what the delete route's description adds.
+    """
+
+    service: DefinitionKind[Any, Any]
+    plural: str
+    key: Any
+    body: type[BodyT]
+    out: type[OutT]
+    listing: type[BaseModel]
+    after_delete: str
+
+
+_FLAG_ROUTES = _KindRoutes(
+    FLAGS, "flags", FlagKey, FlagDefinition, FlagOut, FlagList,
+    "SDKs then serve defaults.",
+)  # fmt: skip
+_SEGMENT_ROUTES = _KindRoutes(
+    SEGMENTS, "segments", SegmentKey, SegmentDefinition, SegmentOut, SegmentList,
+    "409 while a flag of the environment still refers to it.",
+)  # fmt: skip
+
+
+def _tagged(response: Response, out: OutT) -> OutT:
+    """``out`` with its version as the response's ``ETag``, for a later ``If-Match``."""
     response.headers["ETag"] = etag(out.version)
     return out
 
 
-def _segment_out(response: Response, out: SegmentOut) -> SegmentOut:
-    response.headers["ETag"] = etag(out.version)
-    return out
+def _expected(
+    ctx: ServerContext,
+    kind: DefinitionKind[Any, Any],
+    environment: str,
+    key: str,
+    if_match: str | None,
+) -> int | None:
+    """The version an ``If-Match`` header pins the flag (segment) to (see
+    :func:`~rollout.server._headers.expected_version`)."""
+    return expected_version(
+        if_match, lambda: ctx.service.get_definition(kind, environment, key).version
+    )
+
+
+def _typed(**types: object) -> Callable[[Endpoint], Endpoint]:
+    """Sets the named parameters' annotations of a route function before it is registered.
+
+    FastAPI reads a parameter's type, location and documentation from its annotation; the
+    routes of both kinds share one function body, but not the types of ``key`` and ``body``.
+    """
+
+    def annotate(endpoint: Endpoint) -> Endpoint:
+        endpoint.__annotations__.update(types)
+        return endpoint
+
+    return annotate
 
 
 @router.get(
-    "/environments", summary="List environments", tags=[_FLAGS], response_model=EnvironmentList
+    "/environments", summary="List environments", tags=["flags"], response_model=EnvironmentList
 )
 def list_environments(ctx: Context) -> EnvironmentList:
     """Environments that have ever had a flag or segment, by name."""
     return EnvironmentList(environments=ctx.service.list_environments())
 
 
-# -- flags ---------------------------------------------------------------------------------------
+# -- either kind ---------------------------------------------------------------------------------
 
 
-@router.get(
-    "/environments/{environment}/flags",
-    summary="List flags",
-    tags=[_FLAGS],
-    response_model=FlagList,
-    responses=_INVALID,
-)
-def list_flags(environment: EnvPath, ctx: Context) -> FlagList:
-    """Every flag of the environment, by key."""
-    return FlagList(
-        environment=environment,
-        config_version=ctx.service.config_version(environment),
-        flags=[FlagOut.of(record) for record in ctx.service.list_flags(environment)],
+def _add_definition_routes(routes: _KindRoutes[OutT, BodyT]) -> None:
+    """Registers list, get, put (create or replace), delete and history of one kind; the route
+    names (so the OpenAPI operation ids) are ``list_flags``, ``get_flag``, ... as for a
+    hand-written route per routes."""
+    service, name, plural = routes.service, routes.service.name, routes.plural
+    collection = f"/environments/{{environment}}/{plural}"
+    item = f"{collection}/{{key}}"
+
+    @router.get(
+        collection,
+        name=f"list_{plural}",
+        summary=f"List {plural}",
+        description=f"Every {name} of the environment, by key.",
+        tags=[plural],
+        response_model=routes.listing,
+        responses=_INVALID,
     )
+    def list_all(environment: EnvPath, ctx: Context) -> BaseModel:
+        version = ctx.service.config_version(environment)
+        records = ctx.service.list_definitions(service, environment)
+        return routes.listing.model_validate(
+            {
+                "environment": environment,
+                "config_version": version,
+                plural: [routes.out.of(record) for record in records],
+            }
+        )
 
-
-@router.get(
-    "/environments/{environment}/flags/{key}",
-    summary="Get a flag",
-    tags=[_FLAGS],
-    response_model=FlagOut,
-    responses={**_NOT_FOUND, **_INVALID},
-)
-def get_flag(environment: EnvPath, key: FlagKey, response: Response, ctx: Context) -> FlagOut:
-    """The flag's definition; the `ETag` header is its version, for `If-Match`."""
-    return _flag_out(response, FlagOut.of(ctx.service.get_flag(environment, key)))
-
-
-@router.put(
-    "/environments/{environment}/flags/{key}",
-    summary="Create or replace a flag",
-    tags=[_FLAGS],
-    response_model=FlagOut,
-    responses=_WRITE,
-)
-def put_flag(
-    *,
-    environment: EnvPath,
-    key: FlagKey,
-    body: FlagDefinition,
-    response: Response,
-    ctx: Context,
-    actor: ActorHeader = None,
-    if_match: IfMatchHeader = None,
-) -> FlagOut:
-    """Validated (422 names the field), versioned, audited, and pushed to every SSE client.
-
-    Putting the definition the flag already has changes nothing (same version)."""
-    expected = expected_version(if_match, lambda: ctx.service.get_flag(environment, key).version)
-    record = ctx.service.put_flag(
-        environment, key, body.model_dump(mode="json"), actor_of(actor), expected
+    @router.get(
+        item,
+        name=f"get_{name}",
+        summary=f"Get a {name}",
+        description=f"The {name}'s definition; the `ETag` header is its version, for `If-Match`.",
+        tags=[plural],
+        response_model=routes.out,
+        responses={**_NOT_FOUND, **_INVALID},
     )
-    return _flag_out(response, FlagOut.of(record))
+    @_typed(key=routes.key)
+    def get_one(environment: EnvPath, key: str, response: Response, ctx: Context) -> OutT:
+        record = ctx.service.get_definition(service, environment, key)
+        return _tagged(response, routes.out.of(record))
+
+    @router.put(
+        item,
+        name=f"put_{name}",
+        summary=f"Create or replace a {name}",
+        description="Validated (422 names the field), versioned, audited, and pushed to every "
+        f"SSE client.\n\nPutting the definition the {name} already has changes nothing (same "
+        "version).",
+        tags=[plural],
+        response_model=routes.out,
+        responses=_WRITE,
+    )
+    @_typed(key=routes.key, body=routes.body)
+    def put(
+        *,
+        environment: EnvPath,
+        key: str,
+        body: BodyT,
+        response: Response,
+        ctx: Context,
+        actor: ActorHeader = None,
+        if_match: IfMatchHeader = None,
+    ) -> OutT:
+        expected = _expected(ctx, service, environment, key, if_match)
+        record = ctx.service.put_definition(
+            service,
+            environment,
+            key,
+            body.model_dump(mode="json"),
+            actor=actor_of(actor),
+            expected_version=expected,
+        )
+        return _tagged(response, routes.out.of(record))
+
+    @router.delete(
+        item,
+        name=f"delete_{name}",
+        summary=f"Delete a {name}",
+        description=f"Deletes the {name}; returns the history entry of the delete. "
+        + routes.after_delete,
+        tags=[plural],
+        response_model=HistoryEntry,
+        responses={**_NOT_FOUND, **_WRITE},
+    )
+    @_typed(key=routes.key)
+    def delete(
+        *,
+        environment: EnvPath,
+        key: str,
+        ctx: Context,
+        actor: ActorHeader = None,
+        if_match: IfMatchHeader = None,
+    ) -> HistoryEntry:
+        expected = _expected(ctx, service, environment, key, if_match)
+        change = ctx.service.delete_definition(
+            service, environment, key, actor=actor_of(actor), expected_version=expected
+        )
+        return HistoryEntry.of(change)
+
+    @router.get(
+        f"{item}/history",
+        name=f"{name}_history",
+        summary=f"A {name}'s history",
+        description="Every version, oldest first: who, when, the definition, and a leaf-by-leaf "
+        "diff.",
+        tags=[plural],
+        response_model=History,
+        responses={**_NOT_FOUND, **_INVALID},
+    )
+    @_typed(key=routes.key)
+    def history(environment: EnvPath, key: str, ctx: Context) -> History:
+        changes = ctx.service.definition_history(service, environment, key)
+        versions = [HistoryEntry.of(change) for change in changes]
+        return History(environment=environment, kind=name, key=key, versions=versions)
 
 
-@router.delete(
-    "/environments/{environment}/flags/{key}",
-    summary="Delete a flag",
-    tags=[_FLAGS],
-    response_model=HistoryEntry,
-    responses={**_NOT_FOUND, **_WRITE},
-)
-def delete_flag(
-    *,
-    environment: EnvPath,
-    key: FlagKey,
-    ctx: Context,
-    actor: ActorHeader = None,
-    if_match: IfMatchHeader = None,
-) -> HistoryEntry:
-    """Deletes the flag; returns the history entry of the delete. SDKs then serve defaults."""
-    expected = expected_version(if_match, lambda: ctx.service.get_flag(environment, key).version)
-    return HistoryEntry.of(ctx.service.delete_flag(environment, key, actor_of(actor), expected))
+# -- flags: the routes of either kind, a rollout percentage and a kill switch --------------------
+
+_add_definition_routes(_FLAG_ROUTES)
 
 
 @router.post(
     "/environments/{environment}/flags/{key}/rollout",
     summary="Set a flag's rollout percentage",
-    tags=[_FLAGS],
+    tags=["flags"],
     response_model=FlagOut,
     responses={**_NOT_FOUND, **_WRITE},
 )
@@ -180,7 +289,6 @@ def set_rollout(
 ) -> FlagOut:
     """The fallthrough serves `treatment` to `percent` % of subjects (monotone: raising the
     percentage keeps everyone who had the treatment)."""
-    expected = expected_version(if_match, lambda: ctx.service.get_flag(environment, key).version)
     record = ctx.service.set_rollout(
         environment,
         key,
@@ -188,183 +296,53 @@ def set_rollout(
         actor_of(actor),
         treatment=body.treatment,
         rest=body.rest,
-        expected_version=expected,
+        expected_version=_expected(ctx, FLAGS, environment, key, if_match),
     )
-    return _flag_out(response, FlagOut.of(record))
+    return _tagged(response, FlagOut.of(record))
 
 
-def _switch(
-    *,
-    environment: str,
-    key: str,
-    on: bool,
-    response: Response,
-    ctx: ServerContext,
-    actor: str | None,
-    if_match: str | None,
-) -> FlagOut:
-    expected = expected_version(if_match, lambda: ctx.service.get_flag(environment, key).version)
-    record = ctx.service.set_enabled(
-        environment, key, on, actor_of(actor), expected_version=expected
+def _add_switch_route(verb: str, on: bool, summary: str, description: str) -> None:
+    """Registers ``POST .../flags/{key}/{verb}``, which switches the flag ``on`` or off."""
+
+    @router.post(
+        f"/environments/{{environment}}/flags/{{key}}/{verb}",
+        name=f"{verb}_flag",
+        summary=summary,
+        description=description,
+        tags=["flags"],
+        response_model=FlagOut,
+        responses={**_NOT_FOUND, **_WRITE},
     )
-    return _flag_out(response, FlagOut.of(record))
+    def switch(
+        *,
+        environment: EnvPath,
+        key: FlagKey,
+        response: Response,
+        ctx: Context,
+        actor: ActorHeader = None,
+        if_match: IfMatchHeader = None,
+    ) -> FlagOut:
+        expected = _expected(ctx, FLAGS, environment, key, if_match)
+        record = ctx.service.set_enabled(
+            environment, key, on, actor_of(actor), expected_version=expected
+        )
+        return _tagged(response, FlagOut.of(record))
 
 
-@router.post(
-    "/environments/{environment}/flags/{key}/kill",
+_add_switch_route(
+    "kill",
+    on=False,
     summary="Switch a flag off (kill switch)",
-    tags=[_FLAGS],
-    response_model=FlagOut,
-    responses={**_NOT_FOUND, **_WRITE},
+    description="Everyone gets the flag's off variant (or their default) until it is revived.",
 )
-def kill_flag(
-    *,
-    environment: EnvPath,
-    key: FlagKey,
-    response: Response,
-    ctx: Context,
-    actor: ActorHeader = None,
-    if_match: IfMatchHeader = None,
-) -> FlagOut:
-    """Everyone gets the flag's off variant (or their default) until it is revived."""
-    return _switch(
-        environment=environment,
-        key=key,
-        on=False,
-        response=response,
-        ctx=ctx,
-        actor=actor,
-        if_match=if_match,
-    )
-
-
-@router.post(
-    "/environments/{environment}/flags/{key}/revive",
+_add_switch_route(
+    "revive",
+    on=True,
     summary="Switch a flag back on",
-    tags=[_FLAGS],
-    response_model=FlagOut,
-    responses={**_NOT_FOUND, **_WRITE},
+    description="Rules and rollout apply again, exactly as before the kill.",
 )
-def revive_flag(
-    *,
-    environment: EnvPath,
-    key: FlagKey,
-    response: Response,
-    ctx: Context,
-    actor: ActorHeader = None,
-    if_match: IfMatchHeader = None,
-) -> FlagOut:
-    """Rules and rollout apply again, exactly as before the kill."""
-    return _switch(
-        environment=environment,
-        key=key,
-        on=True,
-        response=response,
-        ctx=ctx,
-        actor=actor,
-        if_match=if_match,
-    )
 
 
-@router.get(
-    "/environments/{environment}/flags/{key}/history",
-    summary="A flag's history",
-    tags=[_FLAGS],
-    response_model=History,
-    responses={**_NOT_FOUND, **_INVALID},
-)
-def flag_history(environment: EnvPath, key: FlagKey, ctx: Context) -> History:
-    """Every version, oldest first: who, when, the definition, and a leaf-by-leaf diff."""
-    versions = [HistoryEntry.of(c) for c in ctx.service.flag_history(environment, key)]
-    return History(environment=environment, kind="flag", key=key, versions=versions)
+# -- segments: the routes of either kind ---------------------------------------------------------
 
-
-# -- segments ------------------------------------------------------------------------------------
-
-
-@router.get(
-    "/environments/{environment}/segments",
-    summary="List segments",
-    tags=[_SEGMENTS],
-    response_model=SegmentList,
-    responses=_INVALID,
-)
-def list_segments(environment: EnvPath, ctx: Context) -> SegmentList:
-    """Every segment of the environment, by key."""
-    return SegmentList(
-        environment=environment,
-        config_version=ctx.service.config_version(environment),
-        segments=[SegmentOut.of(record) for record in ctx.service.list_segments(environment)],
-    )
-
-
-@router.get(
-    "/environments/{environment}/segments/{key}",
-    summary="Get a segment",
-    tags=[_SEGMENTS],
-    response_model=SegmentOut,
-    responses={**_NOT_FOUND, **_INVALID},
-)
-def get_segment(
-    environment: EnvPath, key: SegmentKey, response: Response, ctx: Context
-) -> SegmentOut:
-    """The segment's definition; the `ETag` header is its version."""
-    return _segment_out(response, SegmentOut.of(ctx.service.get_segment(environment, key)))
-
-
-@router.put(
-    "/environments/{environment}/segments/{key}",
-    summary="Create or replace a segment",
-    tags=[_SEGMENTS],
-    response_model=SegmentOut,
-    responses=_WRITE,
-)
-def put_segment(
-    *,
-    environment: EnvPath,
-    key: SegmentKey,
-    body: SegmentDefinition,
-    response: Response,
-    ctx: Context,
-    actor: ActorHeader = None,
-    if_match: IfMatchHeader = None,
-) -> SegmentOut:
-    """Validated, versioned, audited, and pushed to every SSE client."""
-    expected = expected_version(if_match, lambda: ctx.service.get_segment(environment, key).version)
-    record = ctx.service.put_segment(
-        environment, key, body.model_dump(mode="json"), actor_of(actor), expected
-    )
-    return _segment_out(response, SegmentOut.of(record))
-
-
-@router.delete(
-    "/environments/{environment}/segments/{key}",
-    summary="Delete a segment",
-    tags=[_SEGMENTS],
-    response_model=HistoryEntry,
-    responses={**_NOT_FOUND, **_WRITE},
-)
-def delete_segment(
-    *,
-    environment: EnvPath,
-    key: SegmentKey,
-    ctx: Context,
-    actor: ActorHeader = None,
-    if_match: IfMatchHeader = None,
-) -> HistoryEntry:
-    """Deletes the segment; 409 while a flag of the environment still refers to it."""
-    expected = expected_version(if_match, lambda: ctx.service.get_segment(environment, key).version)
-    return HistoryEntry.of(ctx.service.delete_segment(environment, key, actor_of(actor), expected))
-
-
-@router.get(
-    "/environments/{environment}/segments/{key}/history",
-    summary="A segment's history",
-    tags=[_SEGMENTS],
-    response_model=History,
-    responses={**_NOT_FOUND, **_INVALID},
-)
-def segment_history(environment: EnvPath, key: SegmentKey, ctx: Context) -> History:
-    """Every version, oldest first, with who, when and the diff."""
-    versions = [HistoryEntry.of(c) for c in ctx.service.segment_history(environment, key)]
-    return History(environment=environment, kind="segment", key=key, versions=versions)
+_add_definition_routes(_SEGMENT_ROUTES)
