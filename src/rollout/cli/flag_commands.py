@@ -99,7 +99,7 @@ def _flags_api(server: str | None, database: str | None) -> Iterator[FlagsAPI]:
     every error turned into a message and an exit code."""
     from pydantic import ValidationError
 
-    from rollout.errors import Conflict, FlagError, NotFound, RolloutError
+    from rollout.errors import FlagError, NotFound, RolloutError
 
     try:
         with _open(server, database) as api:
@@ -112,9 +112,7 @@ def _flags_api(server: str | None, database: str | None) -> Iterator[FlagsAPI]:
         _fail(f"error: unexpected answer: {exc}", FAILURE)
     except NotFound as exc:
         _fail(str(exc))
-    except Conflict as exc:
-        _fail(f"error: {exc}", FAILURE)
-    except RolloutError as exc:
+    except RolloutError as exc:  # a lost --if-version race (Conflict) too
         _fail(f"error: {exc}", FAILURE)
 
 
@@ -403,34 +401,36 @@ def rollout(
     _done("Rolled out", record)
 
 
-@flags_app.command(help="Kill switch: serve the flag's off variant to everyone, at once.")
-def kill(
-    *,
-    key: Key,
-    env: Env = "production",
-    server: Server = None,
-    database: Database = None,
-    actor: Actor = None,
-    if_version: IfVersion = None,
-) -> None:
-    with _flags_api(server, database) as api:
-        record = api.set_enabled(env, key, False, _actor(actor), expected_version=if_version)
-    _done("Killed", record)
+def _add_switch_command(name: str, on: bool, done: str, help_text: str) -> None:
+    """Registers ``rollout flags NAME KEY``, which switches the flag ``on`` or off."""
+
+    @flags_app.command(name, help=help_text)
+    def switch(
+        *,
+        key: Key,
+        env: Env = "production",
+        server: Server = None,
+        database: Database = None,
+        actor: Actor = None,
+        if_version: IfVersion = None,
+    ) -> None:
+        with _flags_api(server, database) as api:
+            record = api.set_enabled(env, key, on, _actor(actor), expected_version=if_version)
+        _done(done, record)
 
 
-@flags_app.command(help="Switch a killed flag back on: its rules and rollout apply again.")
-def revive(
-    *,
-    key: Key,
-    env: Env = "production",
-    server: Server = None,
-    database: Database = None,
-    actor: Actor = None,
-    if_version: IfVersion = None,
-) -> None:
-    with _flags_api(server, database) as api:
-        record = api.set_enabled(env, key, True, _actor(actor), expected_version=if_version)
-    _done("Revived", record)
+_add_switch_command(
+    "kill",
+    on=False,
+    done="Killed",
+    help_text="Kill switch: serve the flag's off variant to everyone, at once.",
+)
+_add_switch_command(
+    "revive",
+    on=True,
+    done="Revived",
+    help_text="Switch a killed flag back on: its rules and rollout apply again.",
+)
 
 
 @flags_app.command(help="Delete a flag (its history stays). SDKs then serve their defaults.")
