@@ -300,6 +300,43 @@ async def test_segments_can_be_targeted_and_not_deleted_while_in_use(
     assert listed["segments"] == []
 
 
+async def test_a_segment_has_an_etag_and_honours_if_match_as_a_flag_does(
+    api: httpx.AsyncClient,
+) -> None:
+    beta = f"{SEGMENTS}/beta"
+    missing = await api.put(beta, json={"included": ["u"]}, headers={"If-Match": "*"})
+    assert missing.status_code == 412
+    await api.put(beta, json={"included": ["u"]}, headers={"If-Match": '"0"'})
+    await api.put(beta, json={"included": ["u", "v"]}, headers={"If-Match": '"1"'})
+
+    fetched = await api.get(beta)
+    assert (fetched.headers["etag"], fetched.json()["definition"]["included"]) == (
+        '"2"',
+        ["u", "v"],
+    )
+    stale_put = await api.put(beta, json={"included": []}, headers={"If-Match": '"1"'})
+    stale_delete = await api.delete(beta, headers={"If-Match": '"1"'})
+    assert (stale_put.status_code, stale_delete.status_code) == (412, 412)
+    assert "version 2" in stale_put.json()["detail"]
+    deleted = await api.delete(beta, headers={**ANN, "If-Match": "*"})
+    assert (deleted.json()["change"], deleted.json()["actor"]) == ("deleted", "ann")
+
+
+async def test_flag_and_segment_operations_keep_their_names(api: httpx.AsyncClient) -> None:
+    spec = (await api.get("/openapi.json")).json()
+    names = {
+        op["operationId"].split("_api_v1_")[0]
+        for path, item in spec["paths"].items()
+        if "/flags" in path or "/segments" in path
+        for op in item.values()
+    }
+    assert names == {
+        "list_flags", "get_flag", "put_flag", "delete_flag", "flag_history", "set_rollout",
+        "kill_flag", "revive_flag",
+        "list_segments", "get_segment", "put_segment", "delete_segment", "segment_history",
+    }  # fmt: skip
+
+
 async def test_environments_are_separate(api: httpx.AsyncClient) -> None:
     await api.put(f"{FLAGS}/f", json=boolean_flag())
     await api.put("/api/v1/environments/staging/flags/g", json=boolean_flag())
