@@ -8,6 +8,10 @@ version and history diffs show only real changes), and announced to the listener
 SSE fan-out, another replica's feed). The store makes each change one transaction: definition,
 history row with who/when/diff, config version bump, ``flag.changed`` audit event.
 
+Flags and segments take that path alike: the ``*_definition`` methods take a
+:class:`DefinitionKind` (:data:`FLAGS` or :data:`SEGMENTS`), and ``put_flag``, ``get_segment``
+and the other named methods call them with theirs.
+
 Read-modify-write verbs (``set_rollout``, ``set_enabled``) are set-to-value: they re-read and
 retry when another writer got in between, unless the caller pinned ``expected_version``, in which
 case a lost race is a :class:`~rollout.server.problems.PreconditionFailed`.
