@@ -318,6 +318,20 @@ def test_bursty_counts_are_flagged_and_independent_ones_are_not() -> None:
     assert count_test(clumped).bursty
 
 
+def test_the_same_excess_counts_for_less_when_errors_come_in_bursts() -> None:
+    """Equal rates, but each arm's errors alternate 0, 20, 0, 20 ... between intervals: far
+    more spread than independent errors allow. The same canary excess that is a clear
+    regression after smooth counts is then not enough."""
+    smooth = [CountPoint(float(t), 500, 500, 10, 10) for t in range(10)]
+    clumped = [CountPoint(float(t), 500, 500, 20 * (t % 2), 20 * (t % 2)) for t in range(10)]
+    excess = [CountPoint(10.0, 500, 500, 40, 10), CountPoint(11.0, 500, 500, 40, 10)]
+    plain = count_test(smooth + excess)
+    bursty = count_test(clumped + excess)
+    assert (plain.rejected, plain.bursty) == (True, False)
+    assert (bursty.rejected, bursty.bursty) == (False, True)
+    assert bursty.dispersion == pytest.approx(16.7, abs=0.1)
+
+
 def test_rate_test_example_and_zero_limit() -> None:
     r = rate_test([RatePoint(1.0, 1000, 25)], limit=0.01)
     assert (r.rejected, r.estimate) == (True, 2.5)
