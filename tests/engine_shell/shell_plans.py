@@ -11,9 +11,13 @@ requests per arm and interval, the canary failing 10 % of them while ``bad`` exi
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from rollout.engine.controller import Controller, send_verb
+from rollout.store import Store
 
 START = 1_800_000_000.0
 
@@ -175,3 +179,37 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+ENDED = {"succeeded", "rolled_back", "rollback_failed", "failed"}
+
+
+def drive(
+    controller: Controller,
+    clock: FakeClock,
+    store: Store,
+    rollout_id: str,
+    *,
+    step: float = 60.0,
+    ticks: int = 60,
+    each: Callable[[str], None] | None = None,
+) -> str:
+    """Tick until the rollout ends (at most ``ticks`` times), ``step`` seconds apart;
+    ``each(status)`` runs after every tick. Returns the final status."""
+    for _ in range(ticks):
+        controller.run_once()
+        status = store.get_rollout(rollout_id).status.value
+        if status in ENDED:
+            return status
+        if each is not None:
+            each(status)
+        clock.advance(step)
+    return store.get_rollout(rollout_id).status.value
+
+
+def approver(store: Store, rollout_id: str, who: str = "bob") -> Callable[[str], None]:
+    def each(status: str) -> None:
+        if status == "awaiting_approval":
+            send_verb(store, rollout_id, "approve", who)
+
+    return each

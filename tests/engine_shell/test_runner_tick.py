@@ -8,47 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from shell_plans import FakeClock, canary, ledger, step_of, write_plan
+from shell_plans import FakeClock, approver, canary, drive, ledger, step_of, write_plan
 
 from rollout.engine import actions_exec
 from rollout.engine.controller import Controller, rollout_progress, send_verb, start_rollout
 from rollout.engine.runner import load_stored
 from rollout.plan.render import StageStatus
 from rollout.store import ActionStatus, Store
-
-ENDED = {"succeeded", "rolled_back", "rollback_failed", "failed"}
-
-
-def drive(
-    controller: Controller,
-    clock: FakeClock,
-    store: Store,
-    rollout_id: str,
-    *,
-    step: float = 60.0,
-    ticks: int = 60,
-    each: Callable[[str], None] | None = None,
-) -> str:
-    """Tick until the rollout ends (at most ``ticks`` times), ``step`` seconds apart;
-    ``each(status)`` runs after every tick. Returns the final status."""
-    for _ in range(ticks):
-        controller.run_once()
-        status = store.get_rollout(rollout_id).status.value
-        if status in ENDED:
-            return status
-        if each is not None:
-            each(status)
-        clock.advance(step)
-    return store.get_rollout(rollout_id).status.value
-
-
-def approver(store: Store, rollout_id: str, who: str = "bob") -> Callable[[str], None]:
-    def each(status: str) -> None:
-        if status == "awaiting_approval":
-            send_verb(store, rollout_id, "approve", who)
-
-    return each
-
 
 EXPECTED_STEPS = [
     ("gate/1", "gate-tests"),

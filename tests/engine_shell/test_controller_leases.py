@@ -1,0 +1,128 @@
+"""Leases between controllers on one database, graceful stops, and the controller inside the
+server writing flags through the server's write path."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from shell_plans import FakeClock, canary, drive, feature_flag, ledger, write_plan
+
+from rollout.engine.controller import (
+    BackgroundController,
+    Controller,
+    attach_to_server,
+    start_rollout,
+)
+from rollout.server.app import create_app
+from rollout.server.run import BackgroundServer
+from rollout.store import Store, open_store
+
+
+def test_only_the_lease_holder_acts_and_another_takes_over_when_it_expires(
+    work: Path, store: Store, clock: FakeClock, make_controller: Callable[..., Controller]
+) -> None:
+    rid = start_rollout(store, write_plan(work, feature_flag()), None, "alice").id
+    first, second = make_controller("first"), make_controller("second")
+    first.run_once()
+    assert store.get_rollout(rid).lease_owner == "first"
+    assert second.run_once() == []  # held: the second controller leaves it alone
+    clock.advance(29)
+    assert second.run_once() == []
+
+    clock.advance(2)  # the first controller went quiet for longer than its lease
+    reports = second.run_once()
+    assert [r.rollout_id for r in reports] == [rid]
+    assert store.get_rollout(rid).lease_owner == "second"
+    assert first.run_once() == []
+
+    assert drive(second, clock, store, rid) == "succeeded"
+    actors = {e.actor for e in store.list_events(rid) if e.kind.startswith(("action.", "rollout."))}
+    assert actors == {"alice", "first", "second"}
+
+
+def test_a_controller_that_lost_its_lease_stops_acting_at_once(
+    work: Path, store: Store, clock: FakeClock, make_controller: Callable[..., Controller]
+) -> None:
+    rid = start_rollout(store, write_plan(work, canary()), None, "alice").id
+    slow = make_controller("slow")
+    store.acquire_lease(rid, "slow", 30)
+    clock.advance(31)
+    store.acquire_lease(rid, "fast", 30)  # the lease expired and another controller took it
+
+    report = slow.runner.tick(rid)
+
+    assert report.stopped == f"slow no longer holds the lease on rollout {rid}"
+    assert report.saves == 0 and report.actions == ()
+    assert ledger(work) == []
+    assert store.get_rollout(rid).revision == 1
+
+
+SLOW_DEPLOY = """\
+#!/bin/sh
+touch deploying
+while [ ! -e go ]; do sleep 0.05; done
+"""
+
+
+def test_a_long_action_keeps_its_lease(tmp_path: Path, work: Path) -> None:
+    (work / "slow.sh").write_text(SLOW_DEPLOY)
+    (work / "slow.sh").chmod(0o755)
+    text = canary().replace(
+        "deploy: {run: ./ledger.sh deploy}\n    staged: false",
+        "deploy: {run: ./slow.sh}\n    staged: false",
+    )
+    with open_store(f"sqlite:///{tmp_path / 'real.db'}") as store:  # real time: leases expire
+        rid = start_rollout(store, write_plan(work, text), None, "alice").id
+        holder = Controller(store, owner="holder", lease_ttl=1.0)
+        thread = threading.Thread(target=holder.run_once)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not (work / "deploying").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(2.5)  # well past the 1 s lease: only renewals keep it
+        taken = store.acquire_lease(rid, "intruder", 1.0)
+        (work / "go").touch()
+        thread.join(30)
+        assert taken == []
+        assert store.get_action(f"{rid}:staging/deploy:1").status.value == "done"
+
+
+def test_a_background_controller_stops_after_the_tick_in_hand(
+    work: Path, store: Store, clock: FakeClock
+) -> None:
+    rid = start_rollout(store, write_plan(work, feature_flag()), None, "alice").id
+    background = BackgroundController(Controller(store, owner="bg", clock=clock), interval=0.01)
+    background.start()
+    deadline = time.monotonic() + 30
+    while store.get_rollout(rid).status.value != "observing" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    background.stop(timeout=30)
+    assert background._thread is not None and not background._thread.is_alive()
+    assert store.get_rollout(rid).lease_owner is None  # given back on the way out
+
+
+def test_inside_the_server_a_ramp_reaches_sse_clients_through_the_flag_service(
+    work: Path, store: Store, clock: FakeClock
+) -> None:
+    # poll_seconds=0: the stream only hears of changes made through the server's write path.
+    app = create_app(store, poll_seconds=0)
+    attach_to_server(app.state.rollout, interval=0.02, clock=clock, owner="in-server")
+    with BackgroundServer(app) as server:
+        seen: list[float] = []
+        with httpx.stream(
+            "GET", f"{server.url}/api/v1/environments/production/stream", timeout=30
+        ) as response:
+            start_rollout(store, write_plan(work, feature_flag()), None, "alice")
+            for line in response.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                for flag in json.loads(line[len("data: ") :])["flags"]:
+                    seen.append(flag["fallthrough"]["rollout"]["percent"])
+                if seen:
+                    break
+    assert seen == [20.0]
