@@ -187,6 +187,24 @@ def test_latency_tolerance_moves_the_canary_threshold_and_says_so() -> None:
     )
 
 
+def test_a_regression_in_bursty_errors_says_the_evidence_was_discounted() -> None:
+    """Errors only every other interval, three times as many on the canary: a regression, but
+    shown later than with smooth counts (at 280 s rather than at once)."""
+    clumped = [
+        Interval(t * 10.0, t * 10.0 + 10, ArmStats(500, 60 * (t % 2)), ArmStats(500, 20 * (t % 2)))
+        for t in range(40)
+    ]
+    result = judge(parse_criterion("error_rate: no regression"), ERRORS, clumped, role="rollback")
+    assert result.verdict is Verdict.FAIL
+    assert result.reason == (
+        "canary errors 6.0% vs control 2.0% (3x) over 20,000 canary requests; a gap this big by "
+        "chance is less likely than 1 in 100 (counted with care: the errors come in bursts, 40x "
+        "the spread of independent errors)"
+    )
+    assert result.numbers["shown_at"] == 280.0
+    assert result.numbers["dispersion"] == pytest.approx(40.0)
+
+
 def test_latency_needs_earlier_control_data_before_it_can_pass() -> None:
     one = [Interval(0, 10, ArmStats(1000, latency=sketch((100, 1000))),
                     ArmStats(1000, latency=sketch((100, 1000))))]  # fmt: skip

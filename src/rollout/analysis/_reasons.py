@@ -94,8 +94,8 @@ def beyond_chance(spec: MetricSpec, evidence: Evidence) -> str:
     if r.bursty and r.dispersion is not None:
         what = "slow requests" if spec.kind == "latency" else m.event_noun(spec)
         text += (
-            f", though the {what} come in bursts ({fmt.ratio(r.dispersion)} the spread of "
-            f"independent {what}), which makes chance look rarer than it is"
+            f" (counted with care: the {what} come in bursts, {fmt.ratio(r.dispersion)} the "
+            f"spread of independent {what})"
         )
     return text
 
