@@ -252,8 +252,8 @@ class Runner:
             for _ in range(MAX_ROUNDS):
                 stored = load_stored(self.store.get_rollout(rollout_id))
                 status = stored.record.status.value
-                if stored.record.terminal:
-                    break
+                if stored.record.terminal and not stored.shell.pending:
+                    break  # ended, and its last announcements are out
                 at = self.clock() if now is None else now
                 results = self._carry_out(stored, at, ran)
                 saved, more, status = self._round(stored, results, at)
