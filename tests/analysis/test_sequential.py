@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from analysis_helpers import aa_bound, count_points, latency_intervals
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from traffic_sim import aa_bound, count_points, latency_intervals
 
 from rollout.analysis import (
     CONVERSION_MIXTURE,

@@ -75,7 +75,7 @@ TAU_RATIO = 0.1  # the means test's prior expects effects of about 10 % of the c
 
 @dataclass(frozen=True)
 class _Case:
-    """One criterion being judged, with everything the helpers below need."""
+    """One criterion being judged, with everything the functions below need."""
 
     text: str
     spec: MetricSpec

@@ -1,4 +1,4 @@
-"""Helpers for the analysis tests: seeded traffic and latency sketches built with numpy."""
+"""Seeded traffic and latency sketches for the analysis tests, built with numpy."""
 
 from __future__ import annotations
 
