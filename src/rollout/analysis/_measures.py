@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from rollout.analysis import _format as fmt
 from rollout.analysis.observation import ArmStats, Interval, MetricSpec
+from rollout.analysis.sketch import LatencySketch
 from rollout.analysis.verdict import SeriesPoint
 
 COUNT_SCALE = 1000.0  # counted events are shown per 1,000 requests when compared
@@ -92,34 +93,62 @@ def rate_suffix(spec: MetricSpec) -> str:
     return f" per {fmt.count(COUNT_SCALE)} requests" if spec.kind == "count" else ""
 
 
-def cumulative(intervals: Sequence[Interval]) -> list[tuple[float, ArmStats, ArmStats]]:
-    """For each interval, the pooled canary and control up to and including it."""
-    out: list[tuple[float, ArmStats, ArmStats]] = []
-    canary, control = ArmStats(), ArmStats()
-    for interval in intervals:
-        canary, control = canary + interval.canary, control + interval.control
-        out.append((interval.end, canary, control))
-    return out
+class _Running:
+    """One arm's counts added up interval by interval, with a private running sketch."""
+
+    def __init__(self) -> None:
+        self.requests = self.errors = self.conversions = self.value_count = self.events = 0
+        self.value_sum = self.value_sum_sq = 0.0
+        self.sketch: LatencySketch | None = None
+
+    def add(self, arm: ArmStats) -> ArmStats:
+        """Add ``arm`` and return the total so far (valid until the next call)."""
+        self.requests += arm.requests
+        self.errors += arm.errors
+        self.conversions += arm.conversions
+        self.value_count += arm.value_count
+        self.value_sum += arm.value_sum
+        self.value_sum_sq += arm.value_sum_sq
+        self.events += arm.events
+        if arm.latency is not None:
+            if self.sketch is None:
+                self.sketch = arm.latency.copy()
+            else:
+                self.sketch.merge(arm.latency)
+        return ArmStats(
+            self.requests,
+            self.errors,
+            self.sketch,
+            self.conversions,
+            self.value_count,
+            self.value_sum,
+            self.value_sum_sq,
+            self.events,
+        )
 
 
 def series(
     spec: MetricSpec,
-    running: Sequence[tuple[float, ArmStats, ArmStats]],
+    intervals: Sequence[Interval],
     *,
     factor: float | None,
     offset: float,
     per_request: bool = True,
     with_control: bool = True,
 ) -> tuple[SeriesPoint, ...]:
-    """Chart points: the running canary and control values and the line the canary is held
-    to, ``factor * control + offset`` (or the constant ``offset`` when ``factor`` is None)."""
+    """Chart points at each interval's end: the canary's and the control's values over the
+    window so far and the line the canary is held to, ``factor * control + offset`` (or the
+    constant ``offset`` when ``factor`` is None)."""
+    canary_total, control_total = _Running(), _Running()
     points = []
-    for time, canary, control in running:
-        c = value(spec, canary, per_request=per_request)
-        b = value(spec, control, per_request=per_request) if with_control else None
+    for interval in intervals:
+        c = value(spec, canary_total.add(interval.canary), per_request=per_request)
+        b = None
+        if with_control:
+            b = value(spec, control_total.add(interval.control), per_request=per_request)
         if factor is None:
             line: float | None = offset
         else:
             line = factor * b + offset if b is not None else None
-        points.append(SeriesPoint(time, c, b, line))
+        points.append(SeriesPoint(interval.end, c, b, line))
     return tuple(points)

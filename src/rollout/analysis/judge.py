@@ -238,8 +238,7 @@ def _threshold(case: _Case, c: Threshold, *, limit_note: str = "") -> CriterionR
         evidence = one_sample(spec, case.intervals, limit=c.value,
                               direction="up" if bad_up else "down", alpha=case.alpha,
                               tau_ratio=TAU_RATIO)  # fmt: skip
-    running = m.cumulative(case.intervals)
-    chart = m.series(spec, running, factor=None, offset=c.value, per_request=not total,
+    chart = m.series(spec, case.intervals, factor=None, offset=c.value, per_request=not total,
                      with_control=not total)  # fmt: skip
     numbers: dict[str, float | None] = {"canary_requests": n, "canary_value": v, "limit": c.value}
     if total:
@@ -273,7 +272,7 @@ def _relative(case: _Case, op: Comparison, factor: float, offset: float) -> Crit
     evidence = two_sample(spec, case.intervals, factor=factor, offset=offset,
                           direction="up" if bad_up else "down", alpha=case.alpha,
                           tau_ratio=TAU_RATIO)  # fmt: skip
-    chart = m.series(spec, m.cumulative(case.intervals), factor=factor, offset=offset)
+    chart = m.series(spec, case.intervals, factor=factor, offset=offset)
     numbers = _compare_numbers(spec, canary, control, c_v, b_v, limit, evidence)
     bad_now = c_v is not None and limit is not None and say.on_bad_side(c_v, op, limit, case.role)
     words = say.position(case.role, op, bad_now, c_v == limit)
@@ -307,7 +306,7 @@ def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
                           direction="up" if worse_up else "down", alpha=case.alpha,
                           tau_ratio=TAU_RATIO)  # fmt: skip
     assert evidence is not None  # a latency drop was refused in _problem
-    chart = m.series(spec, m.cumulative(case.intervals), factor=factor, offset=0.0)
+    chart = m.series(spec, case.intervals, factor=factor, offset=0.0)
     limit = factor * b_v if b_v is not None else None
     numbers = _compare_numbers(spec, canary, control, c_v, b_v, limit, evidence)
     allowed = ""
@@ -461,9 +460,11 @@ def _problem(criterion: Criterion, spec: MetricSpec, intervals: Sequence[Interva
     accuracy = None
     previous_end = -math.inf
     for interval in intervals:
-        when = say.when(interval.end)
         if interval.end < interval.start or interval.end < previous_end:
-            return f"the measurements are out of time order (the interval ending {when})"
+            return (
+                "the measurements are out of time order "
+                f"(the interval ending {say.when(interval.end)})"
+            )
         previous_end = interval.end
         for arm in ("canary", "control"):
             stats: ArmStats = getattr(interval, arm)
@@ -471,7 +472,10 @@ def _problem(criterion: Criterion, spec: MetricSpec, intervals: Sequence[Interva
             if trouble is None and spec.kind == "count" and stats.events and not stats.requests:
                 trouble = f"{stats.events} events but no requests"
             if trouble is not None:
-                return f"the {arm} data for the interval ending {when} are inconsistent: {trouble}"
+                return (
+                    f"the {arm} data for the interval ending {say.when(interval.end)} are "
+                    f"inconsistent: {trouble}"
+                )
             if stats.latency is not None:
                 if accuracy is not None and stats.latency.relative_accuracy != accuracy:
                     return "the latency sketches have different accuracies and cannot be combined"

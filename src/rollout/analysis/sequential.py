@@ -192,7 +192,8 @@ def _log_sum_exp(values: Iterable[float]) -> float:
     top = max(items)
     if math.isinf(top):
         return top
-    return top + math.log(math.fsum(math.exp(v - top) for v in items))
+    exp = math.exp
+    return top + math.log(sum([exp(v - top) for v in items]))
 
 
 def event_share(share: float, theta: float) -> float:
@@ -255,7 +256,7 @@ def count_test(
         mh_den += p.control_events * s
         s0 = event_share(s, theta0)
         for k, theta in enumerate(thetas):
-            q = event_share(s, theta)
+            q = theta * s / (theta * s + 1.0 - s)  # event_share, inlined: the hot loop
             spread = burst_cap * math.sqrt(n * q * (1.0 - q))
             if direction == "up":
                 x_canary = min(float(p.canary_events), max(1.0, n * q + spread))
