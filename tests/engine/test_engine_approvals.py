@@ -8,7 +8,7 @@ import pytest
 from engine_plans import load, plan_data
 from engine_sim import Sim
 
-from rollout.engine import Notify, RequestApproval, RunRollbackStep, SetTraffic, Status, Vote
+from rollout.engine import Notify, RequestApproval, RunRollbackStep, Status, Vote
 
 PROD = "production"
 
@@ -88,18 +88,19 @@ def test_an_early_approval_is_kept_until_the_rollout_gets_there() -> None:
     assert sim.said("production approved by bob; deploying 2.0 to production")
 
 
-def test_a_rejection_after_changes_rolls_back_with_the_reason() -> None:
+def test_a_rejection_stops_the_rollout_before_the_environment_changes() -> None:
     sim = _at_approval(approvers=["bob", "carol"], min_approvals=2)
     sim.tick(votes=[Vote(PROD, "bob", True), Vote(PROD, "carol", False, "not during the sale")])
-    assert sim.state.status is Status.ROLLING_BACK
-    assert sim.state.rollback_trigger == "production was rejected by carol: not during the sale"
-    assert sim.run().status is Status.ROLLED_BACK
-    # Staging already runs the new version; the rollback acts where the rollout is.
-    rollback = [a.action for a in sim.of(RunRollbackStep) if isinstance(a.action, SetTraffic)]
-    assert [(a.environment, a.percent) for a in rollback] == [(PROD, 0.0)]
+    assert sim.state.status is Status.FAILED
+    assert sim.state.reason == (
+        "production was rejected by carol: not during the sale; nothing had been changed in "
+        "production yet, so there is nothing to roll back (staging keeps 2.0)"
+    )
+    assert not sim.of(RunRollbackStep)
+    assert [n.moment for n in sim.of(Notify)][-1] == "failed"
 
 
-def test_a_rejection_before_anything_changed_ends_in_failed() -> None:
+def test_a_rejection_of_the_first_environment_ends_in_failed() -> None:
     data = plan_data("canary")
     data["environments"][0]["approval"] = {"required": True}
     sim = Sim(load(data))
@@ -107,8 +108,8 @@ def test_a_rejection_before_anything_changed_ends_in_failed() -> None:
     sim.tick(votes=[Vote("staging", "bob", False)])
     assert sim.state.status is Status.FAILED
     assert sim.state.reason == (
-        "staging was rejected by bob; nothing had been changed yet, so there is nothing to "
-        "roll back"
+        "staging was rejected by bob; nothing had been changed in staging yet, so there is "
+        "nothing to roll back"
     )
     assert sim.state.status.terminal
 
@@ -122,10 +123,10 @@ def test_no_decision_within_the_timeout_is_a_rejection(approvals: int) -> None:
     sim.run(lambda s: s.status is not Status.AWAITING_APPROVAL)
     assert sim.now - asked >= 7200.0
     assert sim.now - asked < 7200.0 + 2 * sim.interval
-    assert sim.state.status is Status.ROLLING_BACK
-    assert sim.state.rollback_trigger == (
+    assert sim.state.status is Status.FAILED
+    assert sim.state.reason.startswith(
         f"nobody approved production within 2h ({approvals} of the 2 approvals needed): "
-        "treated as rejected"
+        "treated as rejected; nothing had been changed in production yet"
     )
 
 

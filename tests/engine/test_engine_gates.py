@@ -60,7 +60,7 @@ def test_abort_after_a_failed_gate_ends_without_a_rollback() -> None:
     sim.run(lambda s: s.status is Status.PAUSED)
     sim.verb(Verb.ABORT, "carol")
     assert sim.state.status is Status.FAILED
-    assert sim.state.reason.startswith("aborted by carol; nothing had been changed yet")
+    assert sim.state.reason.startswith("aborted by carol; nothing had been changed in staging yet")
 
 
 def make_plan_with_checklist(manual: bool = False) -> object:

@@ -83,7 +83,9 @@ def test_no_data_holds_the_stage_then_rolls_back_for_lack_of_data() -> None:
     assert sim.state.status is Status.ROLLING_BACK
     # Held up to twice its duration.
     assert 1200.0 <= sim.state.bake_accumulated < 1200.0 + sim.interval
-    assert "not enough data" in sim.state.rollback_trigger
+    assert sim.state.rollback_trigger == (
+        "stage 1 (Internal Testing): not enough data after 20m (error_rate < 1%: no data yet)"
+    )
 
 
 def test_a_hold_ends_as_soon_as_enough_data_arrives() -> None:
@@ -106,7 +108,7 @@ def test_too_few_canary_requests_hold_the_stage() -> None:
     assert sim.state.status is Status.ROLLING_BACK
     # 5 % of 2,000 requests a minute, for the 20 minutes the stage may hold.
     assert sim.state.rollback_trigger == (
-        "stage 1 (Internal Testing): not enough data after 20m of baking "
+        "stage 1 (Internal Testing): not enough data after 20m "
         "(only 2,000 of the 50,000 canary requests needed)"
     )
 
@@ -195,6 +197,32 @@ def test_the_manual_procedure_pauses_and_notifies_instead_of_rolling_back() -> N
     assert not sim.of(RunRollbackStep)
     sim.verb(Verb.ABORT, "erin")
     assert sim.run().status is Status.ROLLED_BACK
+
+
+def test_resuming_past_a_lack_of_data_holds_until_promoted() -> None:
+    data = plan_data("canary")
+    data["strategy"]["rollback"] = "manual"
+    sim = _sim(data, quiet=[("production/stage-1", "error_rate")])
+    sim.run(lambda s: s.status is Status.PAUSED)
+    assert sim.state.reason.startswith("stage 1 (Internal Testing): not enough data after 20m")
+    sim.verb(Verb.RESUME, "erin")
+    for _ in range(60):
+        sim.tick()
+    assert sim.state.status is Status.OBSERVING
+    assert sim.state.reason.endswith("holding until the data decides (promote to move on)")
+    sim.verb(Verb.PROMOTE, "erin")
+    assert sim.state.stage_index == 1
+
+
+def test_resume_under_the_manual_procedure_overrides_a_failed_success_criterion() -> None:
+    data = plan_data("canary")
+    data["strategy"]["rollback"] = "manual"
+    sim = _sim(data, bad=[("production/stage-2", "error_rate")])
+    sim.run(lambda s: s.status is Status.PAUSED)
+    assert sim.state.reason.startswith("stage 2 (Limited Release) failed: error_rate <= control")
+    sim.verb(Verb.RESUME, "erin")
+    assert sim.state.stage_index == 2
+    assert sim.run().status is Status.SUCCEEDED
 
 
 def test_resume_under_the_manual_procedure_overrides_the_fired_trigger() -> None:

@@ -14,7 +14,7 @@ from typing import TypedDict
 
 from rollout.engine import _strategy
 from rollout.engine._tick import Progress, Tick
-from rollout.engine._words import attempts, percent
+from rollout.engine._words import attempts, people, percent
 from rollout.engine.actions import (
     Deploy,
     Migrate,
@@ -63,14 +63,19 @@ def fire(t: Tick, reason: str, fired: tuple[str, ...] = ()) -> bool:
 
 
 def stop(t: Tick, reason: str) -> bool:
-    """End the rollout on a decision (rejection, abort): roll back what was changed, or end
-    in ``failed`` if nothing had been changed yet."""
-    if t.touched_world():
+    """End the rollout on a decision (rejection, abort): roll back the environment it is in,
+    or end in ``failed`` if nothing had been changed there yet (environments already validated
+    keep the new version, as they do after any rollback)."""
+    env = t.environment.name
+    if t.touched(env):
         return start_rollback(t, reason)
+    earlier = [e.name for e in t.plan.environments[: t.state.env_index] if t.touched(e.name)]
+    kept = f" ({people(earlier)} keep{'s' if len(earlier) == 1 else ''} {t.state.version})"
     t.stop_clock()
     t.transition(
         Status.FAILED,
-        f"{reason}; nothing had been changed yet, so there is nothing to roll back",
+        f"{reason}; nothing had been changed in {env} yet, so there is nothing to roll back"
+        + (kept if earlier else ""),
         hold=None,
     )
     t.notify("failed")

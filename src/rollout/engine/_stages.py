@@ -26,6 +26,11 @@ from rollout.engine._rollback import fire, hold_failure
 from rollout.engine._tick import Progress, Tick
 from rollout.engine._words import attempts, percent, seconds, stage_label
 from rollout.engine.actions import Deploy, RunCheck
+from rollout.engine.state import Status
+
+NO_DATA = "not enough data"
+"""What ``fired`` holds when a window gave up for lack of data (resuming past it lifts the
+limit)."""
 
 TRAFFIC_RETRIES = 2
 """Traffic and flag changes are set-to-value, so retrying them is always safe."""
@@ -248,6 +253,8 @@ def observing(t: Tick) -> bool:
     success = judge_criteria(
         t.plan, t.observation, window, stage.success, role="success", final=final
     )
+    # A criterion an operator resumed past (manual procedure) no longer holds the stage back.
+    success = [j for j in success if j.text not in t.state.overridden]
     failing = [j for j in success if j.verdict is Verdict.FAIL]
     if failing:
         said = "; ".join(j.reason for j in failing)
@@ -269,21 +276,37 @@ def observing(t: Tick) -> bool:
     if not open_ and not short:
         passed = "; ".join(j.reason for j in success) or "it has no success criteria"
         return _passed(t, f"{label} passed: {passed}")
-    limit = hold_limit(stage.duration, t.plan.monitoring.interval)
-    if elapsed >= limit:
-        why = [j.reason for j in open_] + ([needed] if short else [])
-        return fire(
-            t, f"{label}: not enough data after {seconds(elapsed)} of baking ({'; '.join(why)})"
-        )
     waiting = [j.text for j in open_] + (["the minimum canary requests"] if short else [])
+    why = [j.reason for j in open_] + ([needed] if short else [])
+    done = f"has baked {seconds(stage.duration)}"
+    hold_for_data(t, label, done=done, duration=stage.duration, waiting=waiting, why=why)
+    return t.state.status is not Status.OBSERVING
+
+
+def hold_for_data(
+    t: Tick, label: str, *, done: str, duration: float, waiting: list[str], why: list[str]
+) -> None:
+    """Hold a window whose time is up but whose verdicts are not all in (no data is not a
+    pass); after :func:`hold_limit`, give up for lack of data like a rollback trigger. Once an
+    operator resumed past that (manual procedure), hold with no limit: only data or
+    ``promote`` moves it on."""
+    elapsed = t.state.bake_elapsed(t.now)
+    limit = hold_limit(duration, t.plan.monitoring.interval)
+    if NO_DATA not in t.state.overridden and elapsed >= limit:
+        reason = f"{label}: not enough data after {seconds(elapsed)} ({'; '.join(why)})"
+        fire(t, reason, (NO_DATA,))
+        return
+    until = (
+        "until the data decides (promote to move on)"
+        if NO_DATA in t.state.overridden
+        else f"for up to {seconds(limit)} in all"
+    )
     message = (
-        f"{label} has baked {seconds(stage.duration)} but is not decided yet "
-        f"(waiting on {', '.join(waiting)}); holding for up to {seconds(limit)} in all"
+        f"{label} {done} but is not decided yet (waiting on {', '.join(waiting)}); holding {until}"
     )
     if t.state.reason != message:
         t.update(reason=message)
         t.say(message)
-    return False
 
 
 def _texts(judged: list[Judged]) -> tuple[str, ...]:

@@ -125,10 +125,12 @@ class Tick:
         cannot be carried out at all)."""
         self.put(LedgerEntry(step, kind, 1, 1, outcome, message, {}, self.now))
 
-    def touched_world(self) -> bool:
-        """Whether anything that changes what users get was ever issued."""
-        changing = {"deploy", "migrate", "set_traffic", "set_flag"}
-        return any(entry.kind in changing for entry in self.state.ledger)
+    def touched(self, env: str) -> bool:
+        """Whether anything that changes what ``env``'s users get was ever issued there."""
+        return any(
+            entry.kind in _CHANGING and entry.step.startswith(f"{env}/")
+            for entry in self.state.ledger
+        )
 
     # ------------------------------------------------------------------ notifications
 
@@ -175,6 +177,9 @@ class Tick:
             state=self.state.status.value,
             reason=reason if reason is not None else self.state.reason,
         )
+
+
+_CHANGING = frozenset({"deploy", "migrate", "set_traffic", "set_flag"})
 
 
 def _fold(text: str) -> str:

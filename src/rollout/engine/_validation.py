@@ -19,7 +19,7 @@ from rollout.engine import _strategy
 from rollout.engine._judging import judge_spikes, validation_window
 from rollout.engine._moves import enter_environment
 from rollout.engine._rollback import fire, hold_failure
-from rollout.engine._stages import hold_limit
+from rollout.engine._stages import hold_for_data
 from rollout.engine._tick import Progress, Tick
 from rollout.engine._words import attempts, seconds
 from rollout.engine.actions import Migrate, RunCheck
@@ -80,6 +80,7 @@ def _validate(t: Tick) -> str | Progress | None:
         return None
     if waiting:
         return Progress.WAITING
+    judged = [j for j in judged if j.text not in t.state.overridden]
     open_ = [j.text for j in judged if j.verdict is not Verdict.PASS]
     said = [f"{len(checks)} check{'s' if len(checks) != 1 else ''} passed"] if checks else []
     said.extend(j.reason for j in judged if j.verdict is Verdict.PASS)
@@ -91,19 +92,11 @@ def _validate(t: Tick) -> str | Progress | None:
         return Progress.WAITING
     if not open_:
         return passed
-    limit = hold_limit(length, t.plan.monitoring.interval)
-    if elapsed >= limit:
-        why = "; ".join(j.reason for j in judged if j.verdict is not Verdict.PASS)
-        fire(t, f"validation of {env.name}: not enough data after {seconds(elapsed)} ({why})")
-        return None
-    message = (
-        f"validation of {env.name} has watched {seconds(length)} but is not decided yet "
-        f"(waiting on {', '.join(open_)}); holding for up to {seconds(limit)} in all"
-    )
-    if t.state.reason != message:
-        t.update(reason=message)
-        t.say(message)
-    return Progress.WAITING
+    why = [j.reason for j in judged if j.verdict is not Verdict.PASS]
+    label = f"validation of {env.name}"
+    done = f"has watched {seconds(length)}"
+    hold_for_data(t, label, done=done, duration=length, waiting=open_, why=why)
+    return None if t.state.status is not Status.VALIDATING else Progress.WAITING
 
 
 def _builder(t: Tick, step: str, check: Check) -> Callable[[int], RunCheck]:
