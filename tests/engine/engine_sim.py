@@ -5,6 +5,7 @@ Every :meth:`Sim.tick` also checks, whatever the test is about:
 
 - ``decide`` called twice with the same inputs gives the same decision (idempotency);
 - no idempotency key is ever issued twice over the whole run;
+- every change of status comes with a reason;
 - the next state survives a JSON round trip unchanged.
 
 Metrics are real interval data (:class:`Telemetry`), judged by the real analysis package.
@@ -208,6 +209,8 @@ class Sim:
             self.issued[action.key] = action.payload()
             self.pending[action.key] = action
             self.actions.append(action)
+        if decision.next_state.transitions != self.state.transitions:
+            assert decision.reasons, "a transition without a reason"
         stored = json.loads(json.dumps(decision.next_state.to_json()))
         assert RolloutState.from_json(stored) == decision.next_state
         self.state = decision.next_state

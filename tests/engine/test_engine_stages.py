@@ -141,6 +141,22 @@ def test_promote_ends_the_bake_early() -> None:
     assert sim.said("stage 1 (Internal Testing) promoted by carol after 1m of 10m")
 
 
+def test_promote_ends_one_bake_only() -> None:
+    data = plan_data("blue-green")
+    data["validation"] = {"window": "20m"}
+    sim = _sim(data)
+    # Blue-green stages before the switch set no traffic: the next stage starts baking at once.
+    sim.run(lambda s: s.status is Status.OBSERVING and s.env_index == 1)
+    sim.verb(Verb.PROMOTE, "carol")
+    assert (sim.state.status, sim.state.stage_index) == (Status.OBSERVING, 1)
+    sim.run(lambda s: s.stage_index == 2 and s.status is Status.OBSERVING)
+    sim.verb(Verb.PROMOTE, "carol")
+    assert sim.state.status is Status.VALIDATING
+    began = sim.now
+    sim.run()
+    assert sim.now - began >= 1200.0
+
+
 def test_promote_passes_a_stage_still_short_of_data() -> None:
     sim = _sim(quiet=[("production/stage-1", "error_rate")])
     sim.run_to(Status.OBSERVING)

@@ -234,6 +234,7 @@ def observing(t: Tick) -> bool:
     index = t.state.stage_index
     label = stage_label(t.plan, index)
     window = stage_window(t.plan, t.state)
+    promoted = t.take_promotion()
     elapsed = t.state.bake_elapsed(t.now)
     final = elapsed >= stage.duration
     fired = [
@@ -247,7 +248,6 @@ def observing(t: Tick) -> bool:
         said = "; ".join(j.reason for j in fired)
         plural = "s" if len(fired) > 1 else ""
         return fire(t, f"{label}: rollback trigger{plural} fired: {said}", _texts(fired))
-    promoted = t.promoted_by
     if not final and promoted is None:
         return False
     success = judge_criteria(

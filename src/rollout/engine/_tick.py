@@ -71,6 +71,11 @@ class Tick:
         )
         self.reasons.append(reason)
 
+    def take_promotion(self) -> str | None:
+        """Who promoted in this tick, once: the promotion ends one bake, not the next too."""
+        promoted, self.promoted_by = self.promoted_by, None
+        return promoted
+
     def stop_clock(self) -> None:
         """Bank the bake time so far and stop the clock (a pause must not count as baking)."""
         if self.state.bake_since is not None:

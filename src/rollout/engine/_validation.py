@@ -78,16 +78,19 @@ def _validate(t: Tick) -> str | Progress | None:
         fired = (*failed_steps, *(j.text for j in spikes))
         fire(t, f"validation of {env.name} failed: {'; '.join(problems)}", fired)
         return None
+    promoted = t.take_promotion()
     if waiting:
+        if promoted is not None:
+            t.say(f"promote by {promoted} ignored: the checks of {env.name} are still running")
         return Progress.WAITING
     judged = [j for j in judged if j.text not in t.state.overridden]
     open_ = [j.text for j in judged if j.verdict is not Verdict.PASS]
     said = [f"{len(checks)} check{'s' if len(checks) != 1 else ''} passed"] if checks else []
     said.extend(j.reason for j in judged if j.verdict is Verdict.PASS)
     passed = f"{env.name} validated" + (f": {'; '.join(said)}" if said else "")
-    if t.promoted_by is not None:
+    if promoted is not None:
         still = f" (still open: {', '.join(open_)})" if open_ else ""
-        return f"{passed}; promoted by {t.promoted_by} after {seconds(elapsed)}{still}"
+        return f"{passed}; promoted by {promoted} after {seconds(elapsed)}{still}"
     if not final:
         return Progress.WAITING
     if not open_:
