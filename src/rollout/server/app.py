@@ -6,14 +6,20 @@ Routes (all JSON under ``/api/v1``; OpenAPI at ``/openapi.json``, docs at ``/doc
   (SSE), ``POST /telemetry``;
 * flags and segments: list, get, put (``If-Match``), delete, history; a flag's ``rollout``,
   ``kill`` and ``revive``;
+* rollouts: start, list, status, verbs, approvals, history, document, events
+  (:mod:`rollout.server.rollouts_api`);
 * ``GET /healthz`` and ``GET /metrics`` (Prometheus).
+
+With ``auth=True`` every route but ``/healthz`` needs an API token with a role that allows it
+(:mod:`rollout.server.auth`: 401 without a valid token, 403 for a role without the access), and
+the token's name is the actor of every change.
 
 Errors: 404 no such flag or segment, 409 a conflict with the current state (a segment still in
 use), 412 an ``If-Match`` naming another version, 422 an invalid request with ``loc`` naming the
 field (``["body", "rules", 0, "serve", "variant"]``), 503 the database is unavailable.
 
-Who made a change is the ``X-Rollout-Actor`` header (``anonymous`` without it), recorded in the
-flag's history and the audit trail.
+Who made a change is the token's name; without authentication, the ``X-Rollout-Actor`` header
+(``anonymous`` without it). It is recorded in the flag's history and the audit trail.
 """
 
 from __future__ import annotations
@@ -22,18 +28,21 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rollout import __version__
 from rollout.errors import Conflict, FlagError, NotFound, StoreError
-from rollout.server import routes_config, routes_flags, routes_telemetry
+from rollout.server import dashboard, routes_config, routes_flags, routes_telemetry
+from rollout.server._api_roles import DEPLOY, METRICS, READ, SDK_READ, TELEMETRY
+from rollout.server.auth import AUTH_RESPONSES, install_auth, require_by_method, require_role
 from rollout.server.broadcast import Broadcaster
 from rollout.server.context import Hook, ServerContext, ServerMetrics
 from rollout.server.feeds import ChangeFeed, InProcessFeed
 from rollout.server.flag_service import FlagService
+from rollout.server.metrics_endpoint import install_rollout_metrics
 from rollout.server.problems import (
     FieldProblem,
     PreconditionFailed,
@@ -42,6 +51,7 @@ from rollout.server.problems import (
     problems_of,
 )
 from rollout.server.relay import DEFAULT_POLL_SECONDS, ConfigRelay
+from rollout.server.rollouts_api import install_rollouts_api
 from rollout.server.schemas import Health
 from rollout.store import Store
 
@@ -61,6 +71,7 @@ def create_app(
     retry_ms: int = DEFAULT_RETRY_MS,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
+    auth: bool = False,
 ) -> FastAPI:
     """The flag service over ``store``.
 
@@ -71,6 +82,9 @@ def create_app(
     announced (0: never). ``retry_ms``: the reconnect delay SSE clients are told.
     ``on_startup`` / ``on_shutdown``: async hooks of other parts of the process (also
     appendable later on ``app.state.rollout``; see :mod:`rollout.server.context`).
+    ``auth``: require API tokens (:mod:`rollout.server.auth`). ``rollout server`` turns it on
+    unless told ``--no-auth``; an app made here for one trusted caller (a test, a benchmark)
+    leaves it off.
 
     The fan-out starts and stops with the app's lifespan: run the app under a server that
     runs lifespans (uvicorn, ``rollout.server.run``), or enter ``TestClient(app)`` as a
@@ -99,15 +113,32 @@ def create_app(
             {"name": "sdk", "description": "What SDKs call: config, stream, telemetry."},
             {"name": "flags", "description": "Feature flags: define, ramp, kill, audit."},
             {"name": "segments", "description": "Reusable sets of subjects flags target."},
+            {"name": "rollouts", "description": "Rollouts: start, watch, steer, approve, audit."},
             {"name": "service", "description": "Health and metrics."},
         ],
     )
     app.state.rollout = context
-    app.include_router(routes_config.router)
-    app.include_router(routes_telemetry.router)
-    app.include_router(routes_flags.router)
+    install_auth(app, store, enabled=auth)
+    app.include_router(
+        routes_config.router,
+        dependencies=[Depends(require_role(*SDK_READ))],
+        responses=AUTH_RESPONSES,
+    )
+    app.include_router(
+        routes_telemetry.router,
+        dependencies=[Depends(require_role(*TELEMETRY))],
+        responses=AUTH_RESPONSES,
+    )
+    app.include_router(
+        routes_flags.router,
+        dependencies=[Depends(require_by_method(read=READ, write=DEPLOY))],
+        responses=AUTH_RESPONSES,
+    )
+    install_rollouts_api(app)
+    install_rollout_metrics(context)
     _add_service_routes(app)
     _add_error_handlers(app)
+    dashboard.install(app)
     return app
 
 
@@ -140,11 +171,16 @@ def _add_service_routes(app: FastAPI) -> None:
         summary="Prometheus metrics",
         tags=["service"],
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+            **AUTH_RESPONSES,
+        },
+        dependencies=[Depends(require_role(*METRICS))],
     )
     def metrics(request: Request) -> Response:
         """Telemetry rows and batches accepted, SSE clients connected and dropped, config
-        versions broadcast."""
+        versions broadcast; rollouts by status, transitions, rollbacks, decisions and flag
+        config versions (:mod:`rollout.server.metrics_endpoint`)."""
         context: ServerContext = request.app.state.rollout
         return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

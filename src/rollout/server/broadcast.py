@@ -159,6 +159,11 @@ class Broadcaster:
                     self._on_drop(subscription)
         return delivered
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran: the server is stopping."""
+        return self._closed
+
     def latest_version(self, environment: str) -> int:
         """The newest version published for ``environment``; -1 if none yet."""
         latest = self._latest.get(environment)

@@ -18,13 +18,8 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel
 
-from rollout.server._headers import (
-    ActorHeader,
-    IfMatchHeader,
-    actor_of,
-    etag,
-    expected_version,
-)
+from rollout.server._headers import IfMatchHeader, etag, expected_version
+from rollout.server.auth import AuditActor
 from rollout.server.context import ServerContext, server_context
 from rollout.server.flag_service import FLAGS, SEGMENTS, DefinitionKind
 from rollout.server.problems import ENVIRONMENT_MAX_LENGTH, ENVIRONMENT_PATTERN
@@ -209,7 +204,7 @@ def _add_definition_routes(routes: _KindRoutes[OutT, BodyT]) -> None:
         body: BodyT,
         response: Response,
         ctx: Context,
-        actor: ActorHeader = None,
+        actor: AuditActor,
         if_match: IfMatchHeader = None,
     ) -> OutT:
         expected = _expected(ctx, service, environment, key, if_match)
@@ -218,7 +213,7 @@ def _add_definition_routes(routes: _KindRoutes[OutT, BodyT]) -> None:
             environment,
             key,
             body.model_dump(mode="json"),
-            actor=actor_of(actor),
+            actor=actor,
             expected_version=expected,
         )
         return _tagged(response, routes.out.of(record))
@@ -239,12 +234,12 @@ def _add_definition_routes(routes: _KindRoutes[OutT, BodyT]) -> None:
         environment: EnvPath,
         key: str,
         ctx: Context,
-        actor: ActorHeader = None,
+        actor: AuditActor,
         if_match: IfMatchHeader = None,
     ) -> HistoryEntry:
         expected = _expected(ctx, service, environment, key, if_match)
         change = ctx.service.delete_definition(
-            service, environment, key, actor=actor_of(actor), expected_version=expected
+            service, environment, key, actor=actor, expected_version=expected
         )
         return HistoryEntry.of(change)
 
@@ -284,7 +279,7 @@ def set_rollout(
     body: RolloutRequest,
     response: Response,
     ctx: Context,
-    actor: ActorHeader = None,
+    actor: AuditActor,
     if_match: IfMatchHeader = None,
 ) -> FlagOut:
     """The fallthrough serves `treatment` to `percent` % of subjects (monotone: raising the
@@ -293,7 +288,7 @@ def set_rollout(
         environment,
         key,
         body.percent,
-        actor_of(actor),
+        actor,
         treatment=body.treatment,
         rest=body.rest,
         expected_version=_expected(ctx, FLAGS, environment, key, if_match),
@@ -319,13 +314,11 @@ def _add_switch_route(verb: str, on: bool, summary: str, description: str) -> No
         key: FlagKey,
         response: Response,
         ctx: Context,
-        actor: ActorHeader = None,
+        actor: AuditActor,
         if_match: IfMatchHeader = None,
     ) -> FlagOut:
         expected = _expected(ctx, FLAGS, environment, key, if_match)
-        record = ctx.service.set_enabled(
-            environment, key, on, actor_of(actor), expected_version=expected
-        )
+        record = ctx.service.set_enabled(environment, key, on, actor, expected_version=expected)
         return _tagged(response, FlagOut.of(record))
 
 
