@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import socket
 import statistics
@@ -85,6 +86,16 @@ def serve(database: str, port: int) -> None:
 
     server = make_server(create_app(open_store(database)))
     server.run(sockets=[bind("127.0.0.1", port)])
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, from /proc (Linux); None
+    elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -237,9 +248,11 @@ class Results:
     pooled: list[float] = field(default_factory=list)
     sdk: list[float] = field(default_factory=list)
     compile_ms: list[float] = field(default_factory=list)
+    server_cpu_ms: list[float] = field(default_factory=list)  # per change
+    client_cpu_ms: list[float] = field(default_factory=list)  # per change, all clients
 
 
-async def run(url: str, port: int, args: argparse.Namespace) -> Results:
+async def run(url: str, port: int, server_pid: int, args: argparse.Namespace) -> Results:
     board = Board(args.clients)
     results = Results()
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as admin:
@@ -282,6 +295,7 @@ async def run(url: str, port: int, args: argparse.Namespace) -> Results:
                 version += 1
                 board.expect(version)
                 percent = 20 if round_number % 2 == 0 else 10
+                server_cpu, client_cpu = cpu_seconds(server_pid), time.process_time()
                 sent = time.perf_counter()
                 answer = await admin.post(
                     f"/api/v1/environments/{ENV}/flags/{FLAG}/rollout", json={"percent": percent}
@@ -289,6 +303,8 @@ async def run(url: str, port: int, args: argparse.Namespace) -> Results:
                 answer.raise_for_status()
                 await asyncio.wait_for(board.done.wait(), 60)
                 latencies = [(c.arrived_at - sent) * 1000 for c in everyone]
+                client_cpu = time.process_time() - client_cpu
+                server_after = cpu_seconds(server_pid)
                 label = "warm-up" if round_number == 0 else f"round {round_number}"
                 print(f"{label:8} (to {percent:2d} %): {summary(latencies)} ms")
                 if round_number == 0:
@@ -296,6 +312,9 @@ async def run(url: str, port: int, args: argparse.Namespace) -> Results:
                 results.pooled.extend(latencies)
                 results.sdk.extend(latencies[: len(sdk_clients)])
                 results.compile_ms.extend(c.compile_ms for c in sdk_clients)
+                results.client_cpu_ms.append(client_cpu * 1000)
+                if server_cpu is not None and server_after is not None:
+                    results.server_cpu_ms.append((server_after - server_cpu) * 1000)
         finally:
             board.closing = True
             for task in tasks:
@@ -348,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             if not wait_for_server(url, server):
                 print("the server did not start")
                 return 2
-            results = asyncio.run(run(url, port, args))
+            results = asyncio.run(run(url, port, server.pid, args))
         finally:
             server.terminate()
             server.wait(10)
@@ -361,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'full SDK clients (evaluation-ready):':37} {summary(results.sdk)} ms")
         compile_ms = statistics.median(results.compile_ms)
         print(f"  of which validate + compile + evaluate: median {compile_ms:.2f} ms per client")
+    # CPU per change does not depend on what else the machine runs; a wall-clock tail far above
+    # it means the two processes were waiting for a core.
+    cpu = f"client process {statistics.median(results.client_cpu_ms):.0f} ms"
+    if results.server_cpu_ms:
+        cpu = f"server {statistics.median(results.server_cpu_ms):.0f} ms, " + cpu
+    print(f"CPU per change (median): {cpu}")
     print()
     goal = f"goal < {GOAL_P99_MS:.0f} ms"
     print(f"Rollout, streaming to {args.clients} clients: p99 {p99:.0f} ms ({goal})")
