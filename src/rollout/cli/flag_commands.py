@@ -1,6 +1,7 @@
 """``rollout flags``: list, get, set, rollout, kill, revive, delete and history of flags.
 
-With ``--server URL`` (or ``$ROLLOUT_SERVER``) the commands call that server's API; without,
+With ``--server URL`` (or ``$ROLLOUT_SERVER``) the commands call that server's API, presenting
+``--token`` (or ``$ROLLOUT_TOKEN``); without,
 they open the local store directly (``--database``, else ``$ROLLOUT_DATABASE_URL``, else
 ``.rollout/rollout.db``). Both ways go through the same write path (validation, versioning,
 audit trail, fan-out to SSE clients), so they behave alike: a bad definition prints each problem
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from rollout.cli import app, err_console
+from rollout.cli._remote import Token, flags_client
 
 if TYPE_CHECKING:
     from rollout.flags import Flag, Serve
@@ -94,7 +96,9 @@ def _fail(message: str, code: int = USER_MISTAKE) -> NoReturn:
 
 
 @contextmanager
-def _flags_api(server: str | None, database: str | None) -> Iterator[FlagsAPI]:
+def _flags_api(
+    server: str | None, database: str | None, token: str | None = None
+) -> Iterator[FlagsAPI]:
     """The server's API with ``server``, else the local store's :class:`FlagService`, with
     every error turned into a message and an exit code."""
     from pydantic import ValidationError
@@ -102,7 +106,7 @@ def _flags_api(server: str | None, database: str | None) -> Iterator[FlagsAPI]:
     from rollout.errors import FlagError, NotFound, RolloutError
 
     try:
-        with _open(server, database) as api:
+        with _open(server, database, token) as api:
             yield api
     except FlagError as exc:
         from rollout.server.problems import problems_of
@@ -117,11 +121,9 @@ def _flags_api(server: str | None, database: str | None) -> Iterator[FlagsAPI]:
 
 
 @contextmanager
-def _open(server: str | None, database: str | None) -> Iterator[FlagsAPI]:
+def _open(server: str | None, database: str | None, token: str | None) -> Iterator[FlagsAPI]:
     if server:
-        from rollout.server.client import FlagsClient
-
-        with FlagsClient(server) as client:
+        with flags_client(server, token) as client:
             yield client
         return
 
@@ -250,10 +252,11 @@ def list_flags(
     *,
     env: Env = "production",
     server: Server = None,
+    token: Token = None,
     database: Database = None,
     as_json: AsJson = False,
 ) -> None:
-    with _flags_api(server, database) as api:
+    with _flags_api(server, database, token) as api:
         records = api.list_flags(env)
     if as_json:
         typer.echo(json.dumps([_record_json(r) for r in records], indent=2, ensure_ascii=False))
@@ -280,9 +283,10 @@ def get(
     key: Key,
     env: Env = "production",
     server: Server = None,
+    token: Token = None,
     database: Database = None,
 ) -> None:
-    with _flags_api(server, database) as api:
+    with _flags_api(server, database, token) as api:
         record = api.get_flag(env, key)
     err_console.print(
         f"{key} in {env}: version {record.version}, by {record.updated_by} "
@@ -334,6 +338,7 @@ def set_flag(
     ] = None,
     env: Env = "production",
     server: Server = None,
+    token: Token = None,
     database: Database = None,
     actor: Actor = None,
     if_version: IfVersion = None,
@@ -355,7 +360,7 @@ def set_flag(
                 }
             },
         }
-    with _flags_api(server, database) as api:
+    with _flags_api(server, database, token) as api:
         record = api.put_flag(env, key, definition, _actor(actor), if_version)
     _done("Set", record)
 
@@ -384,11 +389,12 @@ def rollout(
     ] = None,
     env: Env = "production",
     server: Server = None,
+    token: Token = None,
     database: Database = None,
     actor: Actor = None,
     if_version: IfVersion = None,
 ) -> None:
-    with _flags_api(server, database) as api:
+    with _flags_api(server, database, token) as api:
         record = api.set_rollout(
             env,
             key,
@@ -410,11 +416,12 @@ def _add_switch_command(name: str, on: bool, done: str, help_text: str) -> None:
         key: Key,
         env: Env = "production",
         server: Server = None,
+        token: Token = None,
         database: Database = None,
         actor: Actor = None,
         if_version: IfVersion = None,
     ) -> None:
-        with _flags_api(server, database) as api:
+        with _flags_api(server, database, token) as api:
             record = api.set_enabled(env, key, on, _actor(actor), expected_version=if_version)
         _done(done, record)
 
@@ -439,11 +446,12 @@ def delete(
     key: Key,
     env: Env = "production",
     server: Server = None,
+    token: Token = None,
     database: Database = None,
     actor: Actor = None,
     if_version: IfVersion = None,
 ) -> None:
-    with _flags_api(server, database) as api:
+    with _flags_api(server, database, token) as api:
         change = api.delete_flag(env, key, _actor(actor), if_version)
     typer.echo(f"Deleted {key} in {env} (version {change.version})")
 
@@ -454,10 +462,11 @@ def history(
     key: Key,
     env: Env = "production",
     server: Server = None,
+    token: Token = None,
     database: Database = None,
     as_json: AsJson = False,
 ) -> None:
-    with _flags_api(server, database) as api:
+    with _flags_api(server, database, token) as api:
         changes = api.flag_history(env, key)
     if as_json:
         typer.echo(json.dumps([_change_json(c) for c in changes], indent=2, ensure_ascii=False))

@@ -2,9 +2,11 @@
 (``pause``, ``resume``, ``promote``, ``abort``, ``retry``), ``history`` and ``controller``.
 
 They work on the local database (``--database``, else ``$ROLLOUT_DATABASE_URL``, else
-``.rollout/rollout.db``): ``start`` and the verbs record what was asked, with who asked, and a
-running ``rollout controller`` carries it out. An unknown rollout id prints ``no rollout ro_x
-(see `rollout status`)`` and exits with 2; a verb that does not apply now says why, exit 2.
+``.rollout/rollout.db``), or with ``--server URL`` and ``--token`` on a Rollout server's API
+(:mod:`rollout.cli._remote`; ``controller`` is always local): ``start`` and the verbs record
+what was asked, with who asked, and a running ``rollout controller`` carries it out. An
+unknown rollout id prints ``no rollout ro_x (see `rollout status`)`` and exits with 2; a verb
+that does not apply now says why, exit 2.
 Heavy imports happen inside the commands, so other commands start fast.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import getpass
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from rollout.cli import app, err_console
+from rollout.cli._remote import RolloutsClient, Server, Token
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -84,6 +87,22 @@ def _store(database: str | None, rollout_id: str | None = None) -> Iterator[Stor
             _fail(f"no rollout {rollout_id} (see `rollout status`)")
 
 
+@contextmanager
+def _client(
+    server: str, token: str | None, actor: str | None, rollout_id: str | None = None
+) -> Iterator[RolloutsClient]:
+    """The server's API, with an unknown ``rollout_id`` turned into the plain message."""
+    from rollout.errors import NotFound
+
+    with RolloutsClient(server, token=token, actor=_actor(actor)) as client:
+        try:
+            yield client
+        except NotFound:
+            if rollout_id is None:
+                raise
+            _fail(f"no rollout {rollout_id} (see `rollout status`)")
+
+
 # --------------------------------------------------------------------------- start
 
 
@@ -97,16 +116,30 @@ def start(
     ] = None,
     actor: Actor = None,
     database: Database = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
-    """Example: rollout start rollout.yaml --version 2.4.1"""
+    """Example: rollout start rollout.yaml --version 2.4.1
+
+    With --server, the plan's relative paths resolve against the server's working directory."""
     from rollout.engine.controller import start_rollout
 
-    with _store(database) as store:
-        record = start_rollout(store, plan, version, _actor(actor))
-    typer.echo(f"Started rollout {record.id} of {record.name} {record.version}.")
+    if server:
+        try:
+            text = plan.read_text(encoding="utf-8")
+        except OSError as exc:
+            _fail(f"{plan}: cannot read: {exc.strerror or exc}")
+        with _client(server, token, actor) as client:
+            view = client.start(text, version)
+        rollout_id, name, started = view.id, view.name, view.version
+    else:
+        with _store(database) as store:
+            record = start_rollout(store, plan, version, _actor(actor))
+        rollout_id, name, started = record.id, record.name, record.version
+    typer.echo(f"Started rollout {rollout_id} of {name} {started}.")
     err_console.print(
         f"A controller runs it (rollout controller); follow it with: "
-        f"rollout status {record.id} --watch",
+        f"rollout status {rollout_id} --watch",
         markup=False,
     )
 
@@ -114,50 +147,90 @@ def start(
 # --------------------------------------------------------------------------- verbs
 
 
-def _verb(
-    verb: str, rollout_id: str, actor: str | None, comment: str, database: str | None
+def _verb(  # noqa: PLR0917 (each command passes its options through)
+    verb: str,
+    rollout_id: str,
+    actor: str | None,
+    comment: str,
+    database: str | None,
+    server: str | None,
+    token: str | None,
 ) -> None:
     from rollout.engine.controller import send_verb
 
-    who = _actor(actor)
-    with _store(database, rollout_id) as store:
-        send_verb(store, rollout_id, verb, who, comment)
+    if server:
+        with _client(server, token, actor, rollout_id) as client:
+            who = client.verb(rollout_id, verb, comment).actor
+    else:
+        who = _actor(actor)
+        with _store(database, rollout_id) as store:
+            send_verb(store, rollout_id, verb, who, comment)
     typer.echo(f"{verb.capitalize()} of {rollout_id} queued by {who}; the controller applies it.")
 
 
 @app.command(help="Pause a rollout: the bake clock stops and nothing moves until resume.")
 def pause(
-    rollout_id: RolloutId, *, comment: Comment = "", actor: Actor = None, database: Database = None
+    rollout_id: RolloutId,
+    *,
+    comment: Comment = "",
+    actor: Actor = None,
+    database: Database = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
-    _verb("pause", rollout_id, actor, comment, database)
+    _verb("pause", rollout_id, actor, comment, database, server, token)
 
 
 @app.command(help="Resume a paused rollout where it was (past fired triggers, if any).")
 def resume(
-    rollout_id: RolloutId, *, comment: Comment = "", actor: Actor = None, database: Database = None
+    rollout_id: RolloutId,
+    *,
+    comment: Comment = "",
+    actor: Actor = None,
+    database: Database = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
-    _verb("resume", rollout_id, actor, comment, database)
+    _verb("resume", rollout_id, actor, comment, database, server, token)
 
 
 @app.command(help="End the current stage's (or validation's) bake early, unless it fails.")
 def promote(
-    rollout_id: RolloutId, *, comment: Comment = "", actor: Actor = None, database: Database = None
+    rollout_id: RolloutId,
+    *,
+    comment: Comment = "",
+    actor: Actor = None,
+    database: Database = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
-    _verb("promote", rollout_id, actor, comment, database)
+    _verb("promote", rollout_id, actor, comment, database, server, token)
 
 
 @app.command(help="Roll back now: the plan's rollback steps run in order.")
 def abort(
-    rollout_id: RolloutId, *, comment: Comment = "", actor: Actor = None, database: Database = None
+    rollout_id: RolloutId,
+    *,
+    comment: Comment = "",
+    actor: Actor = None,
+    database: Database = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
-    _verb("abort", rollout_id, actor, comment, database)
+    _verb("abort", rollout_id, actor, comment, database, server, token)
 
 
 @app.command(help="Run again what failed (a gate, a deploy, a check) and carry on.")
 def retry(
-    rollout_id: RolloutId, *, comment: Comment = "", actor: Actor = None, database: Database = None
+    rollout_id: RolloutId,
+    *,
+    comment: Comment = "",
+    actor: Actor = None,
+    database: Database = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
-    _verb("retry", rollout_id, actor, comment, database)
+    _verb("retry", rollout_id, actor, comment, database, server, token)
 
 
 Env = Annotated[
@@ -194,20 +267,33 @@ def _decide(
     comment: str,
     actor: str | None,
     database: str | None,
+    server: str | None = None,
+    token: str | None = None,
 ) -> None:
     from rollout.engine.controller import send_verb, sign_off
 
     who = _actor(actor)
-    with _store(database, rollout_id) as store:
-        if gate is not None:
-            held = tuple(r.strip() for value in roles or () for r in value.split(",") if r.strip())
-            sign_off(store, rollout_id, gate, who, held, approve=approve, comment=comment)
-            word = "signed off" if approve else "refused"
-            typer.echo(f"{who} {word} gate {gate} of {rollout_id}.")
-            return
-        record = send_verb(store, rollout_id, "approve" if approve else "reject", who, comment, env)
+    held = tuple(r.strip() for value in roles or () for r in value.split(",") if r.strip())
+    signed = "signed off" if approve else "refused"
+    if server:
+        with _client(server, token, actor, rollout_id) as client:
+            if gate is not None:
+                who = client.sign_off(rollout_id, gate, held, approve, comment).actor
+                typer.echo(f"{who} {signed} gate {gate} of {rollout_id}.")
+                return
+            decision = client.decide(rollout_id, approve, env, comment)
+        who, decided = decision.approver, decision.environment
+    else:
+        with _store(database, rollout_id) as store:
+            if gate is not None:
+                sign_off(store, rollout_id, gate, who, held, approve=approve, comment=comment)
+                typer.echo(f"{who} {signed} gate {gate} of {rollout_id}.")
+                return
+            verb = "approve" if approve else "reject"
+            record = send_verb(store, rollout_id, verb, who, comment, env)
+        decided = str(getattr(record, "environment", env))
     word = "approved" if approve else "rejected"
-    typer.echo(f"{who} {word} {getattr(record, 'environment', env)} for {rollout_id}.")
+    typer.echo(f"{who} {word} {decided} for {rollout_id}.")
 
 
 @app.command(help="Approve a rollout's entry into an environment, or sign off a manual gate.")
@@ -220,6 +306,8 @@ def approve(
     comment: Comment = "",
     actor: Actor = None,
     database: Database = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
     """Example: rollout approve ro_x8k2 --env production -m "QA signed off" """
     _decide(
@@ -231,6 +319,8 @@ def approve(
         comment=comment,
         actor=actor,
         database=database,
+        server=server,
+        token=token,
     )
 
 
@@ -244,6 +334,8 @@ def reject(
     comment: Comment = "",
     actor: Actor = None,
     database: Database = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
     _decide(
         False,
@@ -254,6 +346,8 @@ def reject(
         comment=comment,
         actor=actor,
         database=database,
+        server=server,
+        token=token,
     )
 
 
@@ -270,25 +364,23 @@ def status(
     interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes.")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     database: Database = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
     """Example: rollout status ro_x8k2 --watch"""
     from rich.console import Console
 
-    from rollout.engine.controller import list_rollout_status, rollout_status
-
     console = Console(highlight=False, soft_wrap=True)
-    with _store(database, rollout_id) as store:
+    with _views(database, server, token, rollout_id) as (all_views, one_view):
 
         def show() -> tuple[RenderableType, bool]:
             if rollout_id is None:
-                return _table(list_rollout_status(store)), False
-            view = rollout_status(store, rollout_id)
+                return _table(all_views()), False
+            view = one_view(rollout_id)
             return _panel(view), view.status in _ENDED
 
         if as_json:
-            views = (
-                [rollout_status(store, rollout_id)] if rollout_id else (list_rollout_status(store))
-            )
+            views = [one_view(rollout_id)] if rollout_id else all_views()
             typer.echo(json.dumps([_view_json(v) for v in views], indent=2, ensure_ascii=False))
             return
         if not watch:
@@ -298,6 +390,21 @@ def status(
 
 
 _ENDED = {"succeeded", "rolled_back", "rollback_failed", "failed"}
+
+
+@contextmanager
+def _views(
+    database: str | None, server: str | None, token: str | None, rollout_id: str | None
+) -> Iterator[tuple[Callable[[], list[RolloutView]], Callable[[str], RolloutView]]]:
+    """How to read status views: (every rollout's, one rollout's), locally or from a server."""
+    if server:
+        with _client(server, token, None, rollout_id) as client:
+            yield client.views, client.view
+        return
+    from rollout.engine.controller import list_rollout_status, rollout_status
+
+    with _store(database, rollout_id) as store:
+        yield (lambda: list_rollout_status(store)), (lambda rid: rollout_status(store, rid))
 
 
 def _watch(console: Any, show: Any, interval: float) -> None:
@@ -435,11 +542,19 @@ def history(
     *,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     database: Database = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
-    with _store(database, rollout_id) as store:
-        store.get_rollout(rollout_id)
-        events = store.list_events(rollout_id)
-        report = store.verify_chain(rollout_id)
+    if server:
+        with _client(server, token, None, rollout_id) as client:
+            trail = client.history(rollout_id)
+        events = [event.record() for event in trail.events]
+        report = trail.chain.report(rollout_id, rollout_id)
+    else:
+        with _store(database, rollout_id) as store:
+            store.get_rollout(rollout_id)
+            events = store.list_events(rollout_id)
+            report = store.verify_chain(rollout_id)
     if as_json:
         body = {
             "rollout": rollout_id,

@@ -7,11 +7,14 @@ start fast.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rollout.cli import app, err_console
+
+if TYPE_CHECKING:
+    from rollout.store import Store
 
 USER_MISTAKE = 2
 FAILURE = 1
@@ -30,6 +33,9 @@ class LogLevel(StrEnum):
     "Flags live in the database (default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db). "
     "Several replicas on one PostgreSQL push every change to all their SSE clients through "
     "LISTEN/NOTIFY; set ROLLOUT_FANOUT=redis://... to use Redis pub/sub instead.\n\n"
+    "Every request needs an API token (rollout tokens create NAME --role ROLE) unless the "
+    "server runs with --no-auth (or ROLLOUT_AUTH=off): only for one person on their own "
+    "machine.\n\n"
     "Example: rollout server --port 8000 --database postgresql://rollout@db/rollout"
 )
 def server(
@@ -67,6 +73,15 @@ def server(
         ),
     ] = 5.0,
     log_level: Annotated[LogLevel, typer.Option(help="Log level.")] = LogLevel.INFO,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth/--no-auth",
+            envvar="ROLLOUT_AUTH",
+            help="Require an API token on every request. --no-auth (ROLLOUT_AUTH=off) lets "
+            "anyone who reaches the port do anything.",
+        ),
+    ] = True,
 ) -> None:
     from rollout import __version__
     from rollout.errors import StoreError
@@ -94,13 +109,32 @@ def server(
             )
             raise typer.Exit(FAILURE) from None
         application = create_app(
-            store, feed=feed, keepalive_seconds=keepalive, poll_seconds=poll_interval
+            store,
+            feed=feed,
+            keepalive_seconds=keepalive,
+            poll_seconds=poll_interval,
+            auth=auth,
         )
         err_console.print(
             f"Rollout {__version__} serving on {url_of(sock)} "
             f"(database {store.url}, fan-out {feed.name})",
             markup=False,
         )
+        _say_how_to_authenticate(store, auth)
         make_server(application, log_level=log_level.value, access_log=True).run(sockets=[sock])
     finally:
         store.close()
+
+
+def _say_how_to_authenticate(store: Store, auth: bool) -> None:
+    if not auth:
+        err_console.print(
+            "Authentication is OFF (--no-auth): anyone who can reach this port can start, "
+            "steer and approve rollouts and change flags.",
+            markup=False,
+        )
+    elif not store.list_tokens(include_revoked=False):
+        err_console.print(
+            "No API tokens yet: create one with `rollout tokens create NAME --role admin`.",
+            markup=False,
+        )

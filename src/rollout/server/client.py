@@ -2,7 +2,8 @@
 :class:`~rollout.server.flag_service.FlagService` offers locally, over HTTP, and turns the
 server's answers back into the same records and errors (422 → ``InvalidDefinition`` with the
 fields, 404 → ``NotFound``, 412 → ``PreconditionFailed``, 409 → ``Conflict``, 503 →
-``StoreError``), so ``rollout flags`` behaves the same with or without ``--server``.
+``StoreError``, 401/403 → ``AccessDenied``), so ``rollout flags`` behaves the same with or
+without ``--server``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from rollout.errors import Conflict, NotFound, ProviderError, StoreError
+from rollout.errors import Conflict, NotFound, ProviderError, RolloutError, StoreError
 from rollout.server._headers import etag
 from rollout.server.problems import (
     FieldProblem,
@@ -30,6 +31,11 @@ SERVER_ENV = "ROLLOUT_SERVER"
 
 class ServerUnavailable(ProviderError):
     """The server could not be reached, or answered something this client does not expect."""
+
+
+class AccessDenied(RolloutError):
+    """The server refused the caller: no valid API token (401), or a role without the access
+    (403)."""
 
 
 def _record(data: Any) -> FlagRecord:
@@ -54,8 +60,8 @@ def _change(environment: str, key: str, entry: HistoryEntry) -> DefinitionChange
 class FlagsClient:
     """Flag operations against the server at ``base_url`` (``http://127.0.0.1:8000``).
 
-    ``transport`` lets tests pass an ``httpx.ASGITransport``. Use as a context manager, or
-    call :meth:`close`.
+    ``token`` is the API token sent as ``Authorization: Bearer``; ``transport`` lets tests
+    pass an ``httpx.ASGITransport``. Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -64,12 +70,18 @@ class FlagsClient:
         *,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token.strip()}"} if token else {}
         # Loading the CA bundle costs a noticeable part of a CLI call; plain http needs none.
         verify = self.base_url.startswith("https:")
         self._http = httpx.Client(
-            base_url=self.base_url, timeout=timeout, transport=transport, verify=verify
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            verify=verify,
+            headers=headers,
         )
 
     def close(self) -> None:
@@ -184,6 +196,8 @@ def _error(response: httpx.Response, data: Any, base_url: str) -> Exception:
         )
     text = detail if isinstance(detail, str) else response.text[:500]
     errors: dict[int, type[Exception]] = {
+        401: AccessDenied,
+        403: AccessDenied,
         404: NotFound,
         409: Conflict,
         412: PreconditionFailed,
