@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping
+from dataclasses import replace
 
 from rollout.providers.checks._process import OUTPUT_LIMIT, Ran, run_shell
 from rollout.providers.checks._result import (
@@ -48,7 +49,7 @@ from rollout.providers.checks._result import (
     seconds,
     shown_command,
 )
-from rollout.providers.secrets import MissingVariable, expand_all
+from rollout.providers.secrets import MissingVariable, Scrubber, expand, expand_all, references
 
 DISPLAY_TAIL = 4000
 """Characters of output kept in ``CheckResult.output_tail`` (the details keep up to 64 KiB of
@@ -78,7 +79,7 @@ def run_command(
     """
     shown = shown_command(command)
     try:
-        extra, _ = expand_all(dict(env or {}))
+        extra, scrub = expand_all(dict(env or {}))
     except MissingVariable as exc:
         return CheckResult(
             False,
@@ -88,10 +89,23 @@ def run_command(
         )
     workdir = context.resolve(cwd) if cwd else context.base_dir
     environment = {**os.environ, **context.env, **extra, **context.variables()}
+    # The shell fills in the command's own ${VAR} references; a command that prints one (an
+    # error echoing a header) must not carry the value into the audit trail.
+    named = [name for name in references(command) if name in environment]
+    scrub = scrub + expand(" ".join(f"${{{name}}}" for name in named), environment).scrubber
     ran = run_shell(
         command, timeout=timeout, cwd=workdir, env=environment, grace=grace, limit=limit
     )
-    return _result(command, ran, timeout)
+    return _scrubbed(_result(command, ran, timeout), scrub)
+
+
+def _scrubbed(result: CheckResult, scrub: Scrubber) -> CheckResult:
+    """``result`` with the expanded secret values masked in everything a person reads."""
+    if not scrub.values:
+        return result
+    details = {k: scrub(v) if isinstance(v, str) else v for k, v in result.details.items()}
+    summary, tail = scrub(result.summary), scrub(result.output_tail)
+    return replace(result, summary=summary, output_tail=tail, details=details)
 
 
 def _result(command: str, ran: Ran, timeout: float) -> CheckResult:
