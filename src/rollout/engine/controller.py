@@ -135,12 +135,13 @@ class Controller:
         except StoreError as exc:
             log.warning("could not lease rollouts: %s", exc)
             return []
+        leased_at = time.monotonic()
         self._held = set(held)
         reports = []
         for rollout_id in held:
             if self._stop.is_set():
                 break
-            report = self._tick(rollout_id, now)
+            report = self._tick(rollout_id, now, leased_at)
             reports.append(report)
             if report.stopped:
                 log.warning("%s: stopped acting: %s", rollout_id, report.stopped)
@@ -149,9 +150,15 @@ class Controller:
                 self._release(rollout_id)
         return reports
 
-    def _tick(self, rollout_id: str, now: float | None) -> TickReport:
+    def _tick(self, rollout_id: str, now: float | None, leased_at: float) -> TickReport:
         try:
-            report = self.runner.tick(rollout_id, now)
+            if time.monotonic() - leased_at >= self.lease_ttl / 3.0:
+                # The ticks before this one took a while: start with a full lease.
+                self.store.renew_lease(rollout_id, self.owner, self.lease_ttl)
+                leased_at = time.monotonic()
+            report = self.runner.tick(rollout_id, now, leased_at=leased_at)
+        except StoreError as exc:  # the lease ran out meanwhile, or the database hiccupped
+            return TickReport(rollout_id, "", stopped=str(exc))
         except RolloutError as exc:
             # A rollout whose stored plan or state cannot be read must not stop the others.
             log.error("%s: %s", rollout_id, exc)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -144,14 +145,18 @@ class StoredRollout:
         return Path(self.shell.base_dir) if self.shell.base_dir else Path.cwd()
 
 
-def load_stored(record: RolloutRecord) -> StoredRollout:
-    """Split a rollout record into plan, engine state and runner state.
+def load_stored(record: RolloutRecord, plan: Plan | None = None) -> StoredRollout:
+    """Split a rollout record into plan, engine state and runner state (``plan``: the
+    record's plan, already read; a plan never changes once a rollout started).
 
     Raises :class:`EngineError` when the stored plan or state cannot be read."""
-    try:
-        plan = Plan.model_validate(record.plan_json)
-    except ValueError as exc:
-        raise EngineError(f"rollout {record.id}: its stored plan cannot be read: {exc}") from exc
+    if plan is None:
+        try:
+            plan = Plan.model_validate(record.plan_json)
+        except ValueError as exc:
+            raise EngineError(
+                f"rollout {record.id}: its stored plan cannot be read: {exc}"
+            ) from exc
     data = dict(record.state_json)
     try:
         shell = _SHELL.validate_python(data.pop(RUNNER_KEY, {}))
@@ -242,21 +247,32 @@ class Runner:
         self.clock = clock
         self.lease_ttl = lease_ttl
         self._executors: dict[str, ActionExecutor] = {}
+        self._plans: dict[str, Plan] = {}
 
-    def tick(self, rollout_id: str, now: float | None = None) -> TickReport:
-        """Run rounds for one rollout until it waits; ``now`` fixes the time (tests)."""
+    def tick(
+        self, rollout_id: str, now: float | None = None, *, leased_at: float | None = None
+    ) -> TickReport:
+        """Run rounds for one rollout until it waits; ``now`` fixes the time (tests).
+
+        ``leased_at`` is when (``time.monotonic()``) the caller last took or renewed the
+        lease; the lease is renewed before an action once a third of its TTL has passed."""
         ran: list[str] = []
         saves = 0
         status = ""
+        keeper = _LeaseKeeper(self.store, rollout_id, self.owner, self.lease_ttl, leased_at)
         try:
-            for _ in range(MAX_ROUNDS):
-                stored = load_stored(self.store.get_rollout(rollout_id))
-                status = stored.record.status.value
-                if stored.record.terminal and not stored.shell.pending:
+            record = self.store.get_rollout(rollout_id)
+            for round_number in range(MAX_ROUNDS):
+                stored = load_stored(record, self._plans.get(rollout_id))
+                self._plans[rollout_id] = stored.plan
+                status = record.status.value
+                if record.terminal and not stored.shell.pending:
                     break  # ended, and its last announcements are out
                 at = self.clock() if now is None else now
-                results = self._carry_out(stored, at, ran)
-                saved, more, status = self._round(stored, results, at)
+                results = self._carry_out(stored, at, ran, keeper)
+                # Operator input is read once a tick; what arrives meanwhile waits for the next.
+                saved, more, record = self._round(stored, results, at, round_number == 0)
+                status = record.status.value
                 saves += saved
                 if not more:
                     break
@@ -277,7 +293,9 @@ class Runner:
             self._executors[stored.record.id] = found
         return found
 
-    def _carry_out(self, stored: StoredRollout, now: float, ran: list[str]) -> list[ActionResult]:
+    def _carry_out(
+        self, stored: StoredRollout, now: float, ran: list[str], keeper: _LeaseKeeper
+    ) -> list[ActionResult]:
         """Run the pending actions (others first, notifications last: telling people must
         never hold up a rollback) and return their results."""
         if not stored.shell.pending:
@@ -287,9 +305,10 @@ class Runner:
         actions.sort(key=lambda a: a.kind == "notify")
         executor = self._executor(stored, stored.record.version)
         stage = _stage_name(stored.plan, stored.engine)
-        keeper = _LeaseKeeper(self.store, rollout_id, self.owner, self.lease_ttl)
         results = []
         for action in actions:
+            # Under a valid lease only: no intent is recorded by a controller that lost it.
+            keeper.ensure()
             try:
                 record = self.store.record_action_intent(
                     rollout_id,
@@ -305,7 +324,6 @@ class Runner:
                 record = self.store.get_action(action.key)
             if record.status is ActionStatus.INTENT:
                 _crash_point("intent")
-                keeper.renew()
                 with keeper.held():
                     done = executor.execute(action, now, stage)
                 ran.append(action.key)
@@ -326,13 +344,17 @@ class Runner:
     # ------------------------------------------------------------------ observe, decide, save
 
     def _round(
-        self, stored: StoredRollout, results: list[ActionResult], now: float
-    ) -> tuple[int, bool, str]:
+        self, stored: StoredRollout, results: list[ActionResult], now: float, read_input: bool
+    ) -> tuple[int, bool, RolloutRecord]:
         """Decide and save; returns (saves made, whether the decision issued actions, the
-        status it left)."""
+        record as it is now)."""
         record, plan = stored.record, stored.plan
         state = stored.engine or RolloutState.new(record.id, record.version, record.created_by, now)
-        events = self.store.list_events(record.id, after_seq=stored.shell.events_seen)
+        events = (
+            self.store.list_events(record.id, after_seq=stored.shell.events_seen)
+            if read_input
+            else []
+        )
         votes, sign_offs, commands = _operator_input(events)
         executor = self._executor(stored, state.version)
         window, problem = measure(plan, state, now, executor)
@@ -359,8 +381,8 @@ class Runner:
             and replace(shell, events_seen=stored.shell.events_seen) == stored.shell
         )
         if unchanged:
-            return 0, False, after.status.value
-        self.store.save_rollout_state(
+            return 0, False, record
+        saved = self.store.save_rollout_state(
             record.id,
             record.revision,
             after.status.value,
@@ -369,7 +391,7 @@ class Runner:
             lease_owner=self.owner,
         )
         _crash_point("save")
-        return 1, bool(decision.actions), after.status.value
+        return 1, bool(decision.actions), saved
 
     def _events(
         self,
@@ -567,16 +589,26 @@ def _note_stages(
 class _LeaseKeeper:
     """Keeps the controller's lease on a rollout while its actions run."""
 
-    def __init__(self, store: Store, rollout_id: str, owner: str, ttl: float) -> None:
+    def __init__(
+        self, store: Store, rollout_id: str, owner: str, ttl: float, renewed: float | None
+    ) -> None:
         self.store = store
         self.rollout_id = rollout_id
         self.owner = owner
         self.ttl = ttl
+        self.renewed = renewed
         self.lost: LeaseLost | None = None
 
     def renew(self) -> None:
         """Extend the lease now; ``LeaseLost`` when it is gone (stop acting)."""
         self.store.renew_lease(self.rollout_id, self.owner, self.ttl)
+        self.renewed = time.monotonic()
+
+    def ensure(self) -> None:
+        """Renew unless that was done less than a third of the TTL ago (the lease then has
+        two thirds of its time left: nobody else can have it)."""
+        if self.renewed is None or time.monotonic() - self.renewed >= self.ttl / 3.0:
+            self.renew()
 
     def check(self) -> None:
         """Raise the ``LeaseLost`` a background renewal ran into, if any."""
