@@ -300,30 +300,34 @@ class Outcome:
     seconds: float
     canary_events: float
     total_events: float
+    total_se: float  # standard error of total_events
 
 
-def events_until(traffic: Traffic, when: np.ndarray) -> tuple[float, float]:
-    """Mean canary and total error events up to each detected run's rollback second."""
+def events_until(traffic: Traffic, when: np.ndarray) -> tuple[float, float, float]:
+    """Mean canary and total error events up to each detected run's rollback second, and the
+    standard error of the total."""
     hit = when > 0
     if not hit.any():
-        return math.nan, math.nan
+        return math.nan, math.nan, math.nan
     ec = np.cumsum(traffic.xc[hit], axis=1)
     eb = np.cumsum(traffic.xb[hit], axis=1)
     idx = when[hit] // traffic.resolution - 1
     rows = np.arange(idx.size)
     canary = ec[rows, idx]
-    return float(canary.mean()), float((canary + eb[rows, idx]).mean())
+    total = canary + eb[rows, idx]
+    return float(canary.mean()), float(total.mean()), float(total.std() / math.sqrt(total.size))
 
 
 def outcome(aa: np.ndarray, bad: np.ndarray, traffic: Traffic) -> Outcome:
     hit = bad > 0
-    canary, total = events_until(traffic, bad)
+    canary, total, se = events_until(traffic, bad)
     return Outcome(
         false_rollback=float((aa > 0).mean()),
         detection=float(hit.mean()),
         seconds=float(bad[hit].mean()) if hit.any() else math.nan,
         canary_events=canary,
         total_events=total,
+        total_se=se,
     )
 
 
@@ -345,7 +349,7 @@ def print_table(share: float, rows: list[tuple[str, Outcome]], aa_runs: int) -> 
     print(f"\ncanary share {share:.0%}  (Wald's bound for a doubling: {bound:.0f} error events)")
     head = (
         f"{'rule':34} {'A/A false rollback':>19} {'detected':>9} {'time to rollback':>17} "
-        f"{'canary errors':>14} {'all errors':>11} {'x Wald':>7}"
+        f"{'canary errors':>14} {'all errors':>11} {'x Wald':>13}"
     )
     print(head)
     print("-" * len(head))
@@ -353,10 +357,12 @@ def print_table(share: float, rows: list[tuple[str, Outcome]], aa_runs: int) -> 
         aa = f"{o.false_rollback:.1%} (<{upper95(o.false_rollback, aa_runs):.1%})"
         print(
             f"{name:34} {aa:>19} {o.detection:>9.1%} {o.seconds:>16.0f}s "
-            f"{o.canary_events:>14.0f} {o.total_events:>11.0f} {o.total_events / bound:>7.2f}"
+            f"{o.canary_events:>14.0f} {o.total_events:>11.0f} "
+            f"{o.total_events / bound:>7.2f} ±{o.total_se / bound:.2f}"
         )
     print(f"{'Wald SPRT lower bound':34} {'5.0%':>19} {'90.0%':>9} {'':>17} {'':>14} "
           f"{bound:>11.0f} {1.0:>7.2f}")  # fmt: skip
+    print("(± is one standard error of the mean over the runs.)")
 
 
 Thresholds = dict[float, tuple[float, float, float]]  # share -> Flagger, Kayenta, z

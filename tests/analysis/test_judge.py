@@ -68,7 +68,7 @@ def test_a_regression_shown_beyond_chance_fails_in_plain_words() -> None:
     assert verdict_of(
         "error_rate: no regression",
         ERRORS,
-        window(ArmStats(4180, 88), ArmStats(1480, 15)),
+        window(ArmStats(4180, 88), ArmStats(1390, 14)),
         role="rollback",
     ) == (
         Verdict.FAIL,
@@ -100,7 +100,7 @@ def test_a_gap_not_yet_beyond_chance_says_how_likely_it_is() -> None:
     ) == (
         Verdict.INCONCLUSIVE,
         "canary errors 1.4% vs control 1.0% (1.4x) over 5,000 canary requests; "
-        "not yet beyond chance (1 in 5); judged when the stage ends",
+        "not yet beyond chance (1 in 4); judged when the stage ends",
     )
 
 
@@ -148,7 +148,7 @@ def test_a_huge_regression_fails_even_before_the_minimum_sample() -> None:
     assert verdict is Verdict.FAIL
     assert reason == (
         "canary errors 13.3% vs control 1.0% (13.3x) over 150 canary requests; "
-        "a gap this big by chance is less likely than 1 in 60,000"
+        "a gap this big by chance is less likely than 1 in 5,500"
     )
 
 
@@ -198,7 +198,7 @@ def test_a_regression_in_bursty_errors_says_the_evidence_was_discounted() -> Non
     assert result.verdict is Verdict.FAIL
     assert result.reason == (
         "canary errors 6.0% vs control 2.0% (3x) over 20,000 canary requests; a gap this big by "
-        "chance is less likely than 1 in 100 (counted with care: the errors come in bursts, 40x "
+        "chance is less likely than 1 in 99 (counted with care: the errors come in bursts, 40x "
         "the spread of independent errors)"
     )
     assert result.numbers["shown_at"] == 280.0
@@ -343,7 +343,7 @@ def test_relative_rollback_trigger_fires_only_on_evidence() -> None:
         Verdict.FAIL,
         "canary errors 3.0% vs control 1.0% (3x) over 5,000 canary requests; above the "
         "rollback trigger of 2x control (2.0%), and a gap this big by chance is less likely "
-        "than 1 in 1,300",
+        "than 1 in 1,100",
     )
     assert verdict_of(
         "error_rate > control * 2",
@@ -384,7 +384,7 @@ def test_relative_latency_uses_the_scaled_slow_request_test() -> None:
     assert result.reason == (
         "canary latency p99 279 ms vs control 100 ms (2.8x) over 3,000 canary requests; above "
         "the limit of 1.1x control (111 ms), and a gap this big by chance is less likely than "
-        "1 in 21"
+        "1 in 24"
     )
 
 
@@ -481,7 +481,7 @@ def test_a_stage_fails_on_any_failure_and_holds_on_missing_data() -> None:
     )
     assert [r.verdict for r in stage.results] == [Verdict.PASS, Verdict.PASS, Verdict.INCONCLUSIVE]
 
-    bad = MetricSeries(ERRORS, window(ArmStats(4180, 88), ArmStats(1480, 15)))
+    bad = MetricSeries(ERRORS, window(ArmStats(4180, 88), ArmStats(1390, 14)))
     failed = judge_stage([], [parse_criterion("error_rate: no regression")], {"error_rate": bad},
                          final=False)  # fmt: skip
     assert failed.verdict is Verdict.FAIL
@@ -510,7 +510,7 @@ def test_baseline_checks_name_the_baseline() -> None:
     assert spike.verdict is Verdict.FAIL
     assert spike.reason == (
         "error rate 1.2% is above the limit of 0.6% (baseline 0.4% + 50%) over 5,000 canary "
-        "requests; a gap this big by chance is less likely than 1 in 44,000"
+        "requests; a gap this big by chance is less likely than 1 in 58,000"
     )
     slow = judge_against_baseline(
         P99, ArmStats(1204, latency=sketch((100, 1190), (312, 14))), 250.0, 0.2

@@ -112,11 +112,12 @@ class Mixture:
 
 # Errors, slow requests and counted events. The weight sits on a doubling, the regression the
 # count test is built to catch as early as possible (Wald's bound is quoted for it): a normal
-# prior on ln(theta) centred on ln 2 with spread 0.3 (a factor of 1.35), truncated to
+# prior on ln(theta) centred on ln 2 with spread 0.2 (a factor of 1.22), truncated to
 # [1.25, 4]. Smaller regressions are still caught, only later; larger ones are caught quickly
-# anyway because their evidence grows fast. A flat weight over [1.25, 4] costs about 10 % more
-# events at a doubling (see bench/detection.py).
-ERROR_MIXTURE = Mixture.log_normal(centre=2.0, spread=0.3, low=1.25, high=4.0, points=12)
+# anyway because their evidence grows fast. Measured with bench/detection.py (1 s ticks,
+# 3,000 runs): against a spread of 0.3 it needs 2-3 % fewer events at a doubling and no
+# measurably more at 1.5x or 3x; a flat weight over [1.25, 4] needs about 10 % more.
+ERROR_MIXTURE = Mixture.log_normal(centre=2.0, spread=0.2, low=1.25, high=4.0, points=12)
 
 # Conversions and other business rates, where a drop of a few percent matters: weight centred
 # on a 10 % change, spread 0.15 on the log scale, truncated to [1.02, 1.6].
