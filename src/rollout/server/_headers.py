@@ -1,7 +1,8 @@
-"""Entity tags and actors: the few request headers the API interprets.
+"""Entity tags: the ``ETag`` the API sends and the ``If-Match`` / ``If-None-Match`` it reads.
 
 ETags are the version number in quotes (``"42"``): the environment's config version on
-``/config``, the flag's (segment's) own version on a flag (segment).
+``/config``, the flag's (segment's) own version on a flag (segment). :data:`ANONYMOUS` is the
+actor of a change whose request names none.
 """
 
 from __future__ import annotations
@@ -13,27 +14,13 @@ from typing import Annotated
 from fastapi import Header, HTTPException
 
 from rollout.errors import NotFound
-from rollout.server.problems import (
-    ACTOR_MAX_LENGTH,
-    FieldProblem,
-    PreconditionFailed,
-    problem_json,
-)
+from rollout.server.problems import FieldProblem, PreconditionFailed, problem_json
 
 ANONYMOUS = "anonymous"
 """The actor recorded for a change made without an ``X-Rollout-Actor`` header."""
 
 _TAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
 
-ActorHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Rollout-Actor",
-        max_length=ACTOR_MAX_LENGTH,
-        pattern=r"\S",
-        description="Who makes the change, for the audit trail (until API tokens name them).",
-    ),
-]
 IfMatchHeader = Annotated[
     str | None,
     Header(
@@ -46,10 +33,6 @@ IfMatchHeader = Annotated[
 def etag(version: int) -> str:
     """``"42"`` for version 42."""
     return f'"{version}"'
-
-
-def actor_of(header: str | None) -> str:
-    return header.strip() if header and header.strip() else ANONYMOUS
 
 
 def etag_matches(if_none_match: str | None, version: int) -> bool:
