@@ -3,7 +3,7 @@
 Every action script appends ``<ROLLOUT_IDEMPOTENCY_KEY> <what>`` to ``raw.txt`` on every run,
 and to ``ledger.txt`` only the first time it sees a key (so it is idempotent by key, as the
 runner's contract asks of commands). The command router keeps each environment's weight in
-``weight-<environment>.txt``. ``metrics.py`` answers for the command metric source: 1,000
+``weight-<environment>.txt``. ``metrics.sh`` answers for the command metric source: 1,000
 requests per arm and interval, the canary failing 10 % of them while ``bad`` exists, else
 0.5 % (as the control always does).
 """
@@ -38,21 +38,21 @@ WEIGHT_SH = """\
 cat "weight-$ROLLOUT_ENVIRONMENT.txt" 2>/dev/null || echo 0
 """
 
-METRICS_PY = """\
-#!/usr/bin/env python3
-import json, os, sys
-start, end, step = (float(os.environ[k]) for k in ("ROLLOUT_START", "ROLLOUT_END", "ROLLOUT_STEP"))
-bad = os.path.exists("bad")
-intervals = []
-t = start
-while t + step <= end + 1e-9:
-    intervals.append({
-        "start": t, "end": t + step,
-        "canary": {"requests": 1000, "errors": 100 if bad else 5},
-        "control": {"requests": 1000, "errors": 5},
-    })
-    t += step
-print(json.dumps({"intervals": intervals}))
+METRICS_SH = """\
+#!/bin/sh
+# One interval per step of [ROLLOUT_START, ROLLOUT_END), as the command metric source wants.
+[ -e bad ] && errors=100 || errors=5
+awk -v s="$ROLLOUT_START" -v e="$ROLLOUT_END" -v st="$ROLLOUT_STEP" -v n="$errors" 'BEGIN {
+  printf "{\\"intervals\\": ["
+  sep = ""
+  for (t = s; t + st <= e + 1e-6; t += st) {
+    printf "%s{\\"start\\": %.17g, \\"end\\": %.17g, ", sep, t, t + st
+    printf "\\"canary\\": {\\"requests\\": 1000, \\"errors\\": %d}, ", n
+    printf "\\"control\\": {\\"requests\\": 1000, \\"errors\\": 5}}"
+    sep = ", "
+  }
+  print "]}"
+}'
 """
 
 
@@ -61,7 +61,7 @@ def write_scripts(folder: Path) -> Path:
     for name, text in (
         ("ledger.sh", LEDGER_SH),
         ("weight.sh", WEIGHT_SH),
-        ("metrics.py", METRICS_PY),
+        ("metrics.sh", METRICS_SH),
     ):
         path = folder / name
         path.write_text(text)
@@ -114,7 +114,7 @@ stages:
     success: [error_rate < 2%]
 monitoring:
   interval: 1m
-  source: {{type: command, run: ./metrics.py}}
+  source: {{type: command, run: ./metrics.sh}}
 rollback:
   - traffic: 0
   - run: ./ledger.sh drain

@@ -242,7 +242,7 @@ def test_the_monitoring_gate_fails_on_a_broken_source_not_on_missing_data(
     done = run.execute(gate, clock())
     assert done.ok and done.message == "error_rate in production answers"
 
-    (work / "metrics.py").write_text("#!/bin/sh\necho 'not json'\n")
+    (work / "metrics.sh").write_text("#!/bin/sh\necho 'not json'\n")
     done = run.execute(gate, clock())
     assert not done.ok and done.message.startswith("error_rate in production: ")
 

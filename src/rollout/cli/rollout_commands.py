@@ -599,6 +599,7 @@ def controller(
     from rollout.server.flag_service import FlagService
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the store's schema check is routine
     try:
         feed = make_feed(database)
     except ValueError as exc:

@@ -163,6 +163,9 @@ class Controller:
             # A rollout whose stored plan or state cannot be read must not stop the others.
             log.error("%s: %s", rollout_id, exc)
             return TickReport(rollout_id, "", stopped=str(exc))
+        except Exception as exc:  # nor may a bug that only this rollout runs into
+            log.exception("%s: the tick failed", rollout_id)
+            return TickReport(rollout_id, "", stopped=f"unexpected {type(exc).__name__}: {exc}")
         if report.saves:
             log.info("%s: %s (%d actions)", rollout_id, report.status, len(report.actions))
         return report
