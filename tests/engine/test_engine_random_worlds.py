@@ -123,7 +123,7 @@ def test_every_random_world_ends_and_ends_consistently(scenario: Scenario) -> No
     telemetry = Telemetry(bad=scenario.bad, quiet=scenario.quiet)
     sim = Sim(load(scenario.plan_data()), world=world, metrics=telemetry)
     retries = [0]
-    for tick in range(1500):
+    for tick in range(600):
         if sim.state.status.terminal:
             break
         sim.tick(**_operator(sim, scenario, tick, retries))

@@ -125,6 +125,17 @@ def test_a_health_check_that_fails_rolls_a_rolling_deployment_back() -> None:
     assert isinstance(first, Deploy) and first.instances == ("web-3", "web-2", "web-1")
 
 
+def test_resuming_past_a_failed_health_check_lets_the_next_batch_go() -> None:
+    data = _rollback_plan("rolling")
+    data["strategy"]["rollback"] = "manual"
+    sim = Sim(load(data), world=World(fail={"staging/full/batch-1-2/health": 2}))
+    sim.run(lambda s: s.status is Status.PAUSED)
+    assert sim.state.reason.startswith("the health check 'healthz' of web-1, web-2 in staging")
+    sim.verb(Verb.RESUME, "erin")
+    assert sim.run().status is Status.SUCCEEDED
+    assert sim.said("ignoring staging/full/batch-1-2/health for the rest of this stage")
+
+
 def test_rolling_without_an_undeploy_command_cannot_roll_traffic_back() -> None:
     data = _rollback_plan("rolling")
     del data["strategy"]["rolling"]["undeploy"]

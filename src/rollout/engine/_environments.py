@@ -26,9 +26,6 @@ from rollout.engine.actions import Action, Deploy, Migrate
 from rollout.engine.state import Status
 from rollout.plan.model import Check
 
-DEPLOY_RETRIES = 1
-"""A deploy command is tried twice before the rollout pauses: one transient failure is common."""
-
 
 def record_votes(t: Tick) -> None:
     """Keep the observation's votes that count; say why the others do not."""
@@ -158,7 +155,7 @@ def _tasks(t: Tick) -> list[_Task]:
         tasks.append(
             _Task(
                 deploy_step,
-                DEPLOY_RETRIES,
+                _strategy.DEPLOY_RETRIES,
                 f"deploying {env.name} ('{command.run}')",
                 lambda attempt: Deploy(
                     rollout_id=rollout_id,

@@ -71,12 +71,10 @@ def ramping(t: Tick) -> bool:
     else:
         step = f"{place}/{'flag' if kind == 'feature-flag' else 'traffic'}"
         progress = _set(t, step, share, segment, flag)
-    if progress is None:
-        return True
+    if progress is None or progress is Progress.GAVE_UP:
+        return True  # the step already paused or rolled the rollout back, and said why
     if progress is Progress.WAITING:
         return False
-    if progress is Progress.GAVE_UP:
-        return True
     audience = _audience_words(t)
     if not t.staged:
         return start_validation(t, f"{env.name}: {audience}; validating it")
@@ -123,7 +121,8 @@ def _roll(t: Tick, share: float, place: str) -> Progress | None:
     """Rolling: replace instances in batches up to ``share`` %, health-checking each batch.
 
     ``state.step`` is the first instance of the batch in flight and ``instances_done`` the end
-    of it (counted as soon as its deploy is issued, so a rollback puts it back too).
+    of it (counted as soon as its deploy is issued, so a rollback puts it back too). A failed
+    health check that an operator resumed past (manual procedure) lets the next batch go.
     """
     rolling = t.plan.strategy.rolling
     assert rolling is not None  # the plan model requires it for this strategy
@@ -143,16 +142,17 @@ def _roll(t: Tick, share: float, place: str) -> Progress | None:
             t.update(instances_done=end)
         batch = instances[first:end]
         name = f"{place}/batch-{first + 1}-{end}"
-        progress = t.run(f"{name}/deploy", 0, partial(_batch, t, f"{name}/deploy", batch))
+        deploy = f"{name}/deploy"
+        progress = t.run(deploy, _strategy.DEPLOY_RETRIES, partial(_batch, t, deploy, batch))
         if progress is Progress.GAVE_UP:
-            _failed(t, f"{name}/deploy", f"deploying {', '.join(batch)}")
+            _failed(t, deploy, f"deploying {', '.join(batch)}")
         if progress is not Progress.DONE:
             return progress
         health = f"{name}/health"
         progress = t.run(health, rolling.health_check.retries, partial(_health, t, health, batch))
         if progress is Progress.WAITING:
             return progress
-        if progress is Progress.GAVE_UP:
+        if progress is Progress.GAVE_UP and health not in t.state.overridden:
             entry = t.state.entry(health)
             assert entry is not None
             fire(
@@ -264,7 +264,7 @@ def observing(t: Tick) -> bool:
         return fire(t, f"{label} failed: {said}", _texts(failing))
     open_ = [j for j in success if j.verdict is not Verdict.PASS]
     requests = canary_requests(t.observation, window)
-    short = stage.min_requests and requests < stage.min_requests
+    short = stage.min_requests > 0 and requests < stage.min_requests
     needed = f"only {requests:,} of the {stage.min_requests:,} canary requests needed"
     if promoted is not None:
         still = [j.text for j in open_] + ([needed] if short else [])

@@ -24,6 +24,10 @@ from rollout.plan.model import (
     Router,
 )
 
+DEPLOY_RETRIES = 1
+"""A deploy command (an environment's, or a rolling batch's) is tried twice before the rollout
+pauses: one transient failure is common, and deploying the same version again is harmless."""
+
 
 def router(plan: Plan, env: Environment) -> Router:
     """The environment's router, defaulting to the flag router on the strategy's flag."""

@@ -12,7 +12,7 @@ keeps with the key (everything but the identity and the description).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pydantic import TypeAdapter
@@ -231,12 +231,3 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     Notify,
     RunRollbackStep,
 )
-
-
-def retarget(action: Action, attempt: int) -> Action:
-    """The same action as attempt ``attempt`` (the inner action of a rollback step too)."""
-    values = {f.name: getattr(action, f.name) for f in fields(action)}
-    values["attempt"] = attempt
-    if isinstance(action, RunRollbackStep):
-        values["action"] = retarget(action.action, attempt)
-    return type(action)(**values)

@@ -86,8 +86,8 @@ class LedgerEntry:
     a baseline). ``at`` is when the attempt was issued, then when its result arrived.
 
     >>> e = LedgerEntry("production/deploy", "deploy", 1, 3, Outcome.FAILED, "exit 1", {}, 10.0)
-    >>> e.retries_left
-    2
+    >>> e.gave_up
+    False
     """
 
     step: str
@@ -99,10 +99,6 @@ class LedgerEntry:
     values: dict[str, float] = field(default_factory=dict)
     at: float = 0.0
     budget: int = 1
-
-    @property
-    def retries_left(self) -> int:
-        return max(0, self.last_attempt - self.attempt)
 
     @property
     def gave_up(self) -> bool:
