@@ -475,7 +475,7 @@ def test_communication_moments_are_known() -> None:
             ("communication", 0, "when", 3),
             "unknown moment 'sometimes': expected one of 'started', "
             "'approval_needed', 'environment_started', 'stage_started', 'stage_passed', "
-            "'rolling_back', 'rolled_back', 'rollback_failed', 'succeeded', 'paused', 'any' or "
+            "'rolling_back', 'rolled_back', 'rollback_failed', 'failed', 'rollback_step', 'succeeded', 'paused', 'any' or "
             "'stage:<stage name>'",
         ),
     ]

@@ -420,6 +420,10 @@ def _rollback_steps(plan: Plan) -> Iterator[Finding]:
 
 
 def _has_router(plan: Plan) -> bool:
+    # A rolling rollout moves "traffic" by putting instances back with its undeploy command.
+    rolling = plan.strategy.rolling
+    if rolling is not None and rolling.undeploy is not None:
+        return True
     for env in plan.environments:
         if env.traffic is not None and not isinstance(env.traffic, FlagRouter):
             return True

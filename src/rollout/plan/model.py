@@ -500,9 +500,10 @@ class RollbackStep(Section):
 # --------------------------------------------------------------------------- communication
 
 Moment = str
-"""When a message goes out: ``started``, ``approval_needed``, ``stage_started``,
-``stage_passed``, ``rolling_back``, ``rolled_back``, ``rollback_failed``, ``succeeded``,
-``paused``, ``any``, or ``stage:<stage name>`` for one stage."""
+"""When a message goes out: ``started``, ``approval_needed``, ``environment_started``,
+``stage_started``, ``stage_passed``, ``rolling_back``, ``rolled_back``, ``rollback_failed``,
+``failed`` (stopped before anything changed), ``rollback_step`` (a rollback plan's notify step),
+``succeeded``, ``paused``, ``any``, or ``stage:<stage name>`` for one stage."""
 
 MOMENTS = (
     "started",
@@ -513,6 +514,8 @@ MOMENTS = (
     "rolling_back",
     "rolled_back",
     "rollback_failed",
+    "failed",
+    "rollback_step",
     "succeeded",
     "paused",
     "any",
