@@ -190,6 +190,13 @@ def test_a_traffic_step_needs_a_router() -> None:
 
     assert findings(with_router) == []
 
+    def with_undeploy(data: dict[str, Any]) -> None:
+        # A rolling rollout puts instances back with its undeploy command.
+        change(data)
+        data["strategy"]["rolling"]["undeploy"] = "./undeploy.sh"
+
+    assert findings(with_undeploy) == []
+
 
 # --------------------------------------------------------------------------- metrics
 
