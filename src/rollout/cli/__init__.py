@@ -53,6 +53,7 @@ def _register_commands() -> None:
     # Imported for their side effect of adding commands to ``app``.
     from rollout.cli import (
         audit_commands,  # noqa: F401
+        demo_commands,  # noqa: F401
         flag_commands,  # noqa: F401
         plan_commands,  # noqa: F401
         rollout_commands,  # noqa: F401
