@@ -240,11 +240,14 @@ def test_the_monitoring_gate_fails_on_a_broken_source_not_on_missing_data(
     run = executor(store, work, canary())
     gate = RunGate(rollout_id=run.rollout_id, step="gate/3", index=2, item=gate_item)
     done = run.execute(gate, clock())
-    assert done.ok and done.message == "error_rate in production answers"
+    assert (
+        done.ok
+        and done.message == "error_rate in staging answers; error_rate in production answers"
+    )
 
     (work / "metrics.sh").write_text("#!/bin/sh\necho 'not json'\n")
     done = run.execute(gate, clock())
-    assert not done.ok and done.message.startswith("error_rate in production: ")
+    assert not done.ok and done.message.startswith("error_rate in staging: ")
 
     flags = executor(
         store,

@@ -332,8 +332,6 @@ class ActionExecutor:
         said: list[str] = []
         problems: list[str] = []
         for env in plan.environments:
-            if not plan.is_staged(env):
-                continue
             for name in dict.fromkeys(names):
                 spec = spec_for(plan, name)
                 if spec is None:

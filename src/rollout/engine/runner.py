@@ -378,7 +378,11 @@ class Runner:
             stored.engine == after
             and not results
             and not consumed
-            and replace(shell, events_seen=stored.shell.events_seen) == stored.shell
+            # The cursor alone, or the time of an unchanged judgement, is not worth a write.
+            and replace(
+                shell, events_seen=stored.shell.events_seen, judged_at=stored.shell.judged_at
+            )
+            == stored.shell
         )
         if unchanged:
             return 0, False, record
