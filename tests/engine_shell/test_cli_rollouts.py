@@ -126,6 +126,7 @@ def test_approvals_and_verbs_given_on_the_cli_reach_the_controller(cli: Cli, wor
         "resumed by alice",
         "promoted by erin",
         "aborted by alice (enough)",
+        "alice started this rollout, and production does not allow self-approval",
     ):
         assert said in out
 
