@@ -12,20 +12,37 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
-from dashboard_world import FakeClock, drive_until, make_controller, write_world
+from dashboard_world import FakeClock, drive_until, make_app, make_controller, write_world
 from fastapi import FastAPI
 
 from rollout.engine.controller import Controller, send_verb, start_rollout
-from rollout.server.app import create_app
 from rollout.store import Store, open_store
+
+ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
+CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def chromium(pytestconfig: pytest.Config) -> str:
+    """Debian's Chromium; skips without it (fails under CI=true, like every service)."""
+    # Every conftest.py outside a package is module "conftest": ask for the root one by path.
+    root = pytestconfig.pluginmanager.get_plugin(str(ROOT_CONFTEST))
+    assert isinstance(root, ModuleType), "tests/conftest.py is not loaded"
+    root.require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
+    try:
+        import playwright.sync_api  # noqa: F401 (only whether it is there)
+    except ImportError:
+        root.require(False, "the playwright package")
+    return CHROMIUM
 
 
 @dataclass(frozen=True)
@@ -93,12 +110,6 @@ def store(tmp_path: Path, saved: dict[str, Saved], world: str, clock: FakeClock)
 @pytest.fixture
 def controller(store: Store, clock: FakeClock) -> Controller:
     return make_controller(store, clock)
-
-
-def make_app(store: Store, clock: FakeClock, *, auth: bool = False) -> FastAPI:
-    app = create_app(store, auth=auth)
-    app.state.dashboard.clock = clock
-    return app
 
 
 @pytest.fixture

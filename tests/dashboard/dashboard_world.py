@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fastapi import FastAPI
+
 from rollout.engine.controller import Controller
 from rollout.providers.notify import AppriseNotifier
+from rollout.server.app import create_app
 from rollout.store import Store
 
 START = 1_800_000_000.0
@@ -102,6 +105,13 @@ class FakeClock:
 def quiet_notifier() -> AppriseNotifier:
     """One attempt per message and no waiting (the plan names no channel anyway)."""
     return AppriseNotifier(attempts=1, sleep=lambda _s: None, timeout=5.0)
+
+
+def make_app(store: Store, clock: Callable[[], float], *, auth: bool = False) -> FastAPI:
+    """The server's app over ``store``; its dashboard reads time from ``clock``."""
+    app = create_app(store, auth=auth)
+    app.state.dashboard.clock = clock
+    return app
 
 
 def make_controller(store: Store, clock: FakeClock) -> Controller:

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from dashboard_world import FakeClock
+from dashboard_world import FakeClock, make_app
 from fastapi import FastAPI
 
-from conftest import make_app
 from rollout.server.auth import TOKEN_COOKIE
 from rollout.store import Store
 

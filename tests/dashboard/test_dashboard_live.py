@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from dashboard_sse import LiveStream
-from dashboard_world import FakeClock, write_world
+from dashboard_world import FakeClock, make_app, write_world
 
-from conftest import make_app
 from rollout.engine.controller import Controller, send_verb, start_rollout
 from rollout.server.run import GRACE_SECONDS, BackgroundServer
 from rollout.store import Store

@@ -182,6 +182,26 @@ async def test_unknown_rollouts_and_verbs_are_404_pages(
         assert answer.headers["content-type"].startswith("text/html")
 
 
+async def test_a_form_posted_from_another_site_is_refused_even_without_authentication(
+    client: httpx.AsyncClient, observing: str, store: Store
+) -> None:
+    for headers in (
+        {**FORM, "Sec-Fetch-Site": "cross-site"},
+        {**FORM, "Origin": "https://evil.example"},
+    ):
+        answer = await client.post(f"/rollouts/{observing}/abort", headers=headers)
+        assert answer.status_code == 403
+        killed = await client.post("/flags/production/new-checkout/kill", headers=headers)
+        assert killed.status_code == 403
+    assert not [e for e in store.list_events(observing) if e.kind == "command.abort"]
+    assert store.get_flag("production", "new-checkout").definition["on"] is True
+    same = await client.post(
+        f"/rollouts/{observing}/pause",
+        headers={**FORM, "Sec-Fetch-Site": "same-origin", "Origin": "http://dashboard"},
+    )
+    assert same.status_code == 303
+
+
 async def test_a_post_that_is_not_a_form_is_refused(
     client: httpx.AsyncClient, observing: str
 ) -> None:

@@ -2,11 +2,16 @@
 
 The dashboard's forms send a few short text fields, so the body is read whole (up to
 :data:`MAX_FORM_BYTES`) and parsed with the standard library; no multipart parser is needed.
+
+A form must come from the dashboard's own pages. Another site's page can make a browser post a
+form anywhere (no preflight asks first), and with authentication off nothing else would stop it
+from aborting a rollout on a server at ``127.0.0.1``; so a post that the browser says comes from
+another site (``Sec-Fetch-Site``, or an ``Origin`` that is not this host) is refused.
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
 
@@ -25,8 +30,20 @@ class FormProblem(Exception):
         super().__init__(message)
 
 
+def check_same_site(request: Request) -> None:
+    """:class:`FormProblem` (403) when the browser says the form comes from another site."""
+    site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    if (site is not None and site not in ("same-origin", "none")) or (
+        origin is not None and urlsplit(origin).netloc != request.headers.get("Host")
+    ):
+        raise FormProblem(403, "a form must be sent from the dashboard's own pages")
+
+
 async def read_form(request: Request) -> dict[str, str]:
-    """The fields of a URL-encoded form body (the last value of a repeated field wins)."""
+    """The fields of a URL-encoded form body (the last value of a repeated field wins), sent
+    from this site (see :func:`check_same_site`)."""
+    check_same_site(request)
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind != FORM_TYPE:
         raise FormProblem(415, f"expected an HTML form ({FORM_TYPE}), got {kind or 'nothing'}")

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from rollout.errors import StoreError
 from rollout.server.auth import clear_token_cookie, principal_for_secret, set_token_cookie
 from rollout.server.dashboard.access import NotSignedIn, auth_enabled, viewer_from
-from rollout.server.dashboard.forms import FormProblem, read_form, safe_next
+from rollout.server.dashboard.forms import FormProblem, check_same_site, read_form, safe_next
 from rollout.server.dashboard.site import dashboard_of
 
 router = APIRouter(include_in_schema=False)
@@ -35,10 +35,7 @@ def login_form(request: Request, next: str = "/") -> Response:
 async def login(request: Request) -> Response:
     """Check the pasted token; on success keep it in the cookie and go where the viewer was."""
     board = dashboard_of(request)
-    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-        # Another site's page must not sign this browser in with a token of its choosing.
-        return board.error(None, 403, "Refused", "sign in from the dashboard's own page")
-    try:
+    try:  # (also refuses a form from another site: it must not sign this browser in)
         form = await read_form(request)
     except FormProblem as exc:
         return board.error(None, exc.status, "That form cannot be read", exc.message)
@@ -70,6 +67,10 @@ async def login(request: Request) -> Response:
 @router.post("/logout", response_class=Response)
 def logout(request: Request) -> Response:
     """Forget the token cookie."""
+    try:
+        check_same_site(request)
+    except FormProblem as exc:
+        return dashboard_of(request).error(None, exc.status, "Refused", exc.message)
     response = RedirectResponse("/login" if auth_enabled(request) else "/", status_code=303)
     clear_token_cookie(response)
     return response
