@@ -371,6 +371,8 @@ def status(
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # piped or captured: room for whole cells, not the 80 default
+        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 200))
     with _views(database, server, token, rollout_id) as (all_views, one_view):
 
         def show() -> tuple[RenderableType, bool]:
@@ -498,14 +500,18 @@ def _table(views: list[RolloutView]) -> RenderableType:
     if not views:
         return Text("No rollouts yet: start one with `rollout start PLAN`.")
     table = Table()
-    for column in ("id", "plan", "version", "status", "environment", "stage", "audience", "by"):
-        table.add_column(column)
+    # Ids and statuses are what people act on: never cut them; the other columns fold.
+    for column in ("id", "status"):
+        width = max(len(column), *(len(getattr(v, column)) for v in views))
+        table.add_column(column, no_wrap=True, min_width=width)
+    for column in ("plan", "version", "environment", "stage", "audience", "by"):
+        table.add_column(column, overflow="fold")
     for v in views:
         table.add_row(
             v.id,
+            Text(v.status, _STYLE(v.status)),
             v.name,
             v.version,
-            Text(v.status, _STYLE(v.status)),
             v.environment or "—",
             v.stage or "—",
             f"{v.audience_percent:g}%",
