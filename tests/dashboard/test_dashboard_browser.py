@@ -119,6 +119,7 @@ def test_a_rollout_watched_approved_and_finished_in_the_browser(
                 re.compile("inconclusive|pass")
             )
             page.screenshot(path=SHOTS / "03-rollout-observing.png", full_page=True)
+            page.locator(".criterion").first.screenshot(path=SHOTS / "03-criterion-chart.png")
 
             expect(status).to_have_text("succeeded", timeout=WAIT_MS * 2)
             expect(page.get_by_text("erin approved production: checked the staging numbers"))

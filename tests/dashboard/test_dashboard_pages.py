@@ -4,13 +4,14 @@ verbs it offers, and what its forms change."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
-from dashboard_world import FakeClock
+from dashboard_world import FakeClock, write_world
 from fastapi import FastAPI
 
-from rollout.engine.controller import Controller, send_verb
+from rollout.engine.controller import Controller, send_verb, start_rollout
 from rollout.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -285,3 +286,19 @@ async def test_verbs_given_elsewhere_show_in_the_event_log_with_who_gave_them(
     assert text(log.group(1)).endswith(
         "carol pause carol asked to pause the rollout: checking dashboards"
     )
+
+
+async def test_a_plans_own_words_are_shown_as_text_everywhere(
+    client: httpx.AsyncClient, store: Store, tmp_path: Path
+) -> None:
+    sneaky = "<img src=x onerror=alert(1)> *new* checkout"
+    plan = (
+        write_world(tmp_path).read_text().replace("Ramp the new checkout behind its flag.", sneaky)
+    )
+    rollout = start_rollout(store, plan, "2.0<b>", "mallory")
+    for path in ("/", f"/rollouts/{rollout.id}", f"/rollouts/{rollout.id}/document"):
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert "<img" not in page.text and "<b>" not in page.text
+    document = await client.get(f"/rollouts/{rollout.id}/document")
+    assert "&lt;img src=x onerror=alert(1)&gt; <em>new</em> checkout" in document.text

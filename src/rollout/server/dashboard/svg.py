@@ -28,7 +28,7 @@ from rollout.plan.durations import format_duration
 
 WIDTH = 640
 HEIGHT = 220
-LEFT, RIGHT, TOP, BOTTOM = 58, 22, 14, 30
+LEFT, RIGHT, TOP, BOTTOM = 62, 24, 14, 32
 """Margins in SVG units: room for the value labels on the left and the times below."""
 
 
@@ -136,7 +136,7 @@ def _axes(scale: _Scale, unit: str) -> list[str]:
         y = scale.y(tick)
         out.append(
             f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" />'
-            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f'<text class="tick" x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">'
             f"{escape(format_value(tick, unit))}</text>"
         )
         tick += step
@@ -148,7 +148,7 @@ def _axes(scale: _Scale, unit: str) -> list[str]:
         # The last label ends at the plot's edge rather than running off the picture.
         anchor = "end" if at + every > span + 1e-9 and at > 0 else "middle"
         out.append(
-            f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="{anchor}">'
+            f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 20}" text-anchor="{anchor}">'
             f"{escape(format_duration(at))}</text>"
         )
         at += every

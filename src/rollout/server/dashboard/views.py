@@ -206,10 +206,6 @@ class RolloutPage:
     def status_words(self) -> str:
         return status_words(self.view.status)
 
-    @property
-    def ended(self) -> bool:
-        return self.view.status in ("succeeded", "rolled_back", "rollback_failed", "failed")
-
 
 @dataclass(frozen=True)
 class Fingerprint:
@@ -239,7 +235,7 @@ class Fingerprint:
 
 
 def _live_status(state: RolloutState) -> Status:
-    return state.paused_from or state.status if state.status is Status.PAUSED else state.status
+    return (state.paused_from or state.status) if state.status is Status.PAUSED else state.status
 
 
 def timeline(stored: StoredRollout, state: RolloutState) -> tuple[EnvironmentStep, ...]:
