@@ -55,9 +55,11 @@ from rollout.engine.controller import (
     start_rollout,
 )
 from rollout.engine.runner import load_stored
-from rollout.errors import EngineError, RolloutError
+from rollout.errors import EngineError, NotFound, RolloutError, TrafficError
+from rollout.flags import Flag
 from rollout.plan.model import Plan
 from rollout.plan.render import render_document
+from rollout.providers.traffic.flag import live_percent
 from rollout.server.app import create_app
 from rollout.server.run import BackgroundServer
 from rollout.store import EventRecord, Store, open_store
@@ -303,8 +305,17 @@ class Demo:
                 traffic=traffic,
                 current_release=CURRENT_RELEASE,
                 notifications=self.inbox.messages(),
+                flag_percent=self._flag_percent(),
             )
         )
+
+    def _flag_percent(self) -> float | None:
+        """The share of shoppers the flag serves the new checkout, as stored now."""
+        try:
+            record = self.store.get_flag(ENVIRONMENT, FLAG)
+            return live_percent(Flag.model_validate(record.definition))
+        except (NotFound, ValueError, TrafficError):
+            return None
 
     # ------------------------------------------------------------------ results
 

@@ -32,7 +32,7 @@ import random
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +83,11 @@ class ShopSettings:
 class _Shop:
     """The handlers, with what they share: the SDK client, the versions and the ledger."""
 
-    def __init__(self, client: RolloutClient, settings: ShopSettings) -> None:
+    def __init__(
+        self, client: RolloutClient, settings: ShopSettings, clock: Callable[[], float]
+    ) -> None:
         self.client = client
+        self.clock = clock
         self.release = settings.release
         self.new: Behaviour = behaviour_of(settings.quality)
         self.rng = random.Random(settings.seed)
@@ -123,7 +126,7 @@ class _Shop:
         failed, release, variant, _ = await self._checkout_step(request, "the checkout page")
         user = request.headers.get(USER_HEADER) or "anonymous"
         if variant is not None:
-            self.ledger.expose(user, variant, at=time.time())
+            self.ledger.expose(user, variant, at=self.clock())
         return failed or JSONResponse({"checkout": release}, 200, {VERSION_HEADER: release})
 
     async def order(self, request: Request) -> Response:
@@ -155,17 +158,22 @@ class _Shop:
                 step,
                 canary=query.get("canary", "on"),
                 control=query.get("control", "off"),
-                now=time.time(),
+                now=self.clock(),
             )
         except (KeyError, ValueError) as exc:
             return JSONResponse({"error": f"bad query: {exc}"}, 400)
         return JSONResponse({"intervals": found})
 
 
-def create_shop(settings: ShopSettings, client: RolloutClient | None = None) -> ASGIApp:
+def create_shop(
+    settings: ShopSettings,
+    client: RolloutClient | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> ASGIApp:
     """The shop's ASGI app, wrapped in the SDK's middleware. ``client`` defaults to a
     streaming client of ``settings.server_url``; the app closes it when it shuts down (which
-    sends the last telemetry)."""
+    sends the last telemetry). ``clock`` (epoch seconds) times the exposures."""
     sdk = client or RolloutClient(
         settings.server_url,
         settings.environment,
@@ -173,7 +181,7 @@ def create_shop(settings: ShopSettings, client: RolloutClient | None = None) -> 
         cache_dir=settings.cache_dir,
         disk_cache=settings.cache_dir is not None,
     )
-    shop = _Shop(sdk, settings)
+    shop = _Shop(sdk, settings, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

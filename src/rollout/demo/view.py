@@ -42,6 +42,8 @@ class Snapshot:
     traffic: TrafficSummary
     current_release: str
     notifications: tuple[Message, ...]
+    flag_percent: float | None = None
+    """The share the flag serves the new checkout as stored right now (None: no flag yet)."""
 
 
 class Watcher(Protocol):
@@ -118,7 +120,12 @@ def _rollout_panel(snapshot: Snapshot, events: list[EventRecord]) -> RenderableT
     stage = f"{view.stage} ({view.stage_number} of {view.stage_count})" if view.stage else "—"
     facts.add_row("Rollout", Text.assemble(f"{view.id}  ", (view.status, _style(view.status))))
     facts.add_row("Stage", stage)
-    facts.add_row("Audience", f"{view.audience_percent:g}% of shoppers on {view.version}")
+    if snapshot.flag_percent is None:
+        facts.add_row("Flag", "new-checkout is not created yet")
+    else:
+        facts.add_row(
+            "Flag", f"new-checkout serves {view.version} to {snapshot.flag_percent:g}% of shoppers"
+        )
     facts.add_row("Time left", _left(view))
     facts.add_row("Why", Text(view.reason or "—", overflow="fold"))
     if view.metrics_problem:
@@ -150,7 +157,7 @@ def _rollout_panel(snapshot: Snapshot, events: list[EventRecord]) -> RenderableT
     if snapshot.notifications:
         parts.append(Text("Notifications", style="bold"))
         parts += [
-            Text(f"• {m.text}", overflow="fold", style="magenta")
+            Text(f"• {m.text}", overflow="ellipsis", no_wrap=True, style="magenta")
             for m in snapshot.notifications[-2:]
         ]
     return Panel(Group(*parts), title=title, title_align="left")
@@ -209,7 +216,8 @@ class LogView:
         view = snapshot.view
         if view is not None and view.status != self._status:
             self._status = view.status
-            self.note(f"{at} rollout {view.id} is {view.status} ({view.audience_percent:g}%)")
+            share = "" if snapshot.flag_percent is None else f", flag at {snapshot.flag_percent:g}%"
+            self.note(f"{at} rollout {view.id} is {view.status}{share}")
         now = time.monotonic()
         if now - self._last_line >= self.every:
             self._last_line = now
