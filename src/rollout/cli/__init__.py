@@ -58,6 +58,7 @@ def _register_commands() -> None:
         plan_commands,  # noqa: F401
         rollout_commands,  # noqa: F401
         server_commands,  # noqa: F401
+        simulate_commands,  # noqa: F401
         token_commands,  # noqa: F401
     )
 
