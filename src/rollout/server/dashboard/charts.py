@@ -13,9 +13,10 @@ measured once per controller judgment, not once per page view.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rollout.analysis import MetricSeries, SeriesPoint, judge
@@ -28,8 +29,13 @@ from rollout.plan.criteria import Criterion
 from rollout.providers.metrics import ArmSelector, default_registry, fetch_metric
 from rollout.store import Store
 
+log = logging.getLogger(__name__)
+
 CACHE_SIZE = 64
 """Judgments whose charts are kept (one per rollout being watched is what is needed)."""
+DEFAULT_WAIT = 3.0
+"""Seconds a page waits for its charts to be measured before it is shown without them."""
+SLOW = "the metric sources are slow to answer; the charts follow with the next judgment"
 
 
 @dataclass(frozen=True)
@@ -112,17 +118,42 @@ def measure_charts(store: Store, stored: StoredRollout, state: RolloutState) -> 
     return Charts(charts, "; ".join(problems))
 
 
+def _measure(store: Store, stored: StoredRollout, state: RolloutState) -> Charts:
+    try:
+        return measure_charts(store, stored, state)
+    except Exception as exc:
+        # Sources failing are reported by measure_charts; this is a bug, and the page is
+        # still worth showing without its charts.
+        log.exception("the charts of %s could not be drawn", stored.record.id)
+        return Charts({}, f"the charts could not be drawn: {exc}")
+
+
+Key = tuple[str, float]
+
+
 class ChartCache:
     """Charts per ``(rollout id, judged_at)``, the newest :data:`CACHE_SIZE` kept; thread-safe
-    (pages render in worker threads)."""
+    (pages render in worker threads).
 
-    def __init__(self, size: int = CACHE_SIZE) -> None:
+    Measuring runs in a small pool of its own and a page waits for it at most ``wait``
+    seconds: a metric source that is slow to answer (up to its own timeout) leaves the page
+    without charts for that judgment rather than holding the page up. Each judgment is measured
+    once, however many pages ask for it at the same time.
+    """
+
+    def __init__(self, size: int = CACHE_SIZE, wait: float = DEFAULT_WAIT) -> None:
         self._size = size
-        self._kept: OrderedDict[tuple[str, float], Charts] = OrderedDict()
+        self._wait = wait
+        self._kept: OrderedDict[Key, Charts] = OrderedDict()
+        self._measuring: dict[Key, Future[Charts]] = {}
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rollout-charts")
 
-    def charts(self, store: Store, stored: StoredRollout, state: RolloutState) -> Charts:
-        """The charts of the rollout's last judgment, measured at most once per judgment."""
+    def charts(
+        self, store: Store, stored: StoredRollout, state: RolloutState, wait: float | None = None
+    ) -> Charts:
+        """The charts of the rollout's last judgment, measured at most once per judgment;
+        ``wait`` overrides how long to wait for a measurement under way."""
         judged_at = stored.shell.judged_at
         if judged_at is None:
             return NO_CHARTS
@@ -132,14 +163,22 @@ class ChartCache:
             if found is not None:
                 self._kept.move_to_end(key)
                 return found
-        charts = measure_charts(store, stored, state)
+            future = self._measuring.get(key)
+            if future is None:
+                future = self._pool.submit(_measure, store, stored, state)
+                self._measuring[key] = future
+                future.add_done_callback(lambda done: self._keep(key, done))
+        try:
+            return future.result(timeout=self._wait if wait is None else wait)
+        except TimeoutError:
+            return Charts({}, SLOW)
+
+    def _keep(self, key: Key, done: Future[Charts]) -> None:
+        charts = done.result()
         with self._lock:
+            self._measuring.pop(key, None)
             self._kept[key] = charts
-            self._forget(k for k in list(self._kept) if k[0] == key[0] and k != key)
+            for older in [k for k in self._kept if k[0] == key[0] and k[1] < key[1]]:
+                del self._kept[older]
             while len(self._kept) > self._size:
                 self._kept.popitem(last=False)
-        return charts
-
-    def _forget(self, keys: Iterable[tuple[str, float]]) -> None:
-        for key in keys:
-            self._kept.pop(key, None)
