@@ -9,7 +9,10 @@ wrong. Heavy imports happen inside the command.
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -18,6 +21,16 @@ from rollout.cli import app, err_console
 
 FAILURE = 1
 INTERRUPTED = 130
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops the demo like Ctrl-C does: everything it started is stopped first."""
+
+    def interrupt(_number: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 @app.command(
@@ -82,22 +95,28 @@ def demo(
         raise PlanError(
             [Problem(str(chosen), 0, 0, "", "no such file: pass the demo plan with --plan")]
         )
+    _stop_on_sigterm()
     interactive = console.is_terminal if live is None else live
     watcher: Watcher = LiveView(console) if interactive else LogView(console)
     settings = DemoSettings(chosen, FAST if fast else STANDARD, seed=seed, workdir=workdir)
     try:
-        report = Demo(settings, watcher).run(keep_running=keep_running)
+        with Demo(settings, watcher) as running:
+            try:
+                report = running.run()
+            finally:
+                watcher.close()
+            if report.document:
+                console.rule("The rollout document")
+                shown = Markdown(report.document) if interactive else report.document
+                console.print(shown, markup=False)
+            console.rule("Report")
+            console.print(render_report(report))
+            if keep_running:
+                running.serve_until_interrupted()
     except KeyboardInterrupt:
-        watcher.close()
         err_console.print("Interrupted: the demo stopped everything it had started.")
         raise typer.Exit(INTERRUPTED) from None
-    finally:
-        watcher.close()
-    if report.document:
-        console.rule("The rollout document")
-        console.print(Markdown(report.document) if interactive else report.document, markup=False)
-    console.rule("Report")
-    console.print(render_report(report))
     if not report.ok:
-        err_console.print("The demo did not go as expected: " + "; ".join(report.problems))
+        kept = "" if workdir else " (run it with --workdir DIR to keep the database and logs)"
+        err_console.print("The demo did not go as expected: " + "; ".join(report.problems) + kept)
         raise typer.Exit(FAILURE)

@@ -4,18 +4,18 @@ A :class:`Behaviour` is the whole difference between two versions of the checkou
 numbers. The shop draws every request's outcome from it with its own random generator, so the
 differences the rollout measures are real differences in what the shop served, not labels.
 
-=================  ==========  ================  ===========  =========================
-version            5xx share   service time      slow share   payments declined
-=================  ==========  ================  ===========  =========================
-current (1.x)      1 %         median 24 ms      --           3 %
-new, good (2.0.1)  0.8 %       median 22 ms      --           3 %
-new, bad           4 %         median 24 ms      12 % +250 ms  15 %
-=================  ==========  ================  ===========  =========================
+=================  ==========  ================  =============  ====================
+version            5xx share   service time      slow share     payments declined
+=================  ==========  ================  =============  ====================
+current (1.x)      1 %         median 24 ms      --             3 %
+new, good (2.0.1)  0.8 %       median 22 ms      --             3 %
+new, bad           5 %         median 24 ms      20 % +300 ms   15 %
+=================  ==========  ================  =============  ====================
 
-Worked example (the bad version): of 1,000 checkout requests about 40 fail with a 500, about
-120 wait an extra 250-450 ms (a slow call to the payment provider, so the p99 rises from about
-70 ms to about 440 ms), and of the orders that reach payment 15 % are declined instead of 3 %,
-so about 12 % fewer checkouts turn into orders.
+Worked example (the bad version): of 1,000 checkout requests about 50 fail with a 500, about
+200 wait an extra 300-500 ms (a slow call to the payment provider, so the p99 rises from about
+70 ms to about 500 ms), and of the orders that reach payment 15 % are declined instead of 3 %,
+so about 15 % fewer checkouts turn into orders.
 """
 
 from __future__ import annotations
@@ -82,11 +82,11 @@ CURRENT = Behaviour("current", error_rate=0.01, median_ms=24.0)
 GOOD = Behaviour("good", error_rate=0.008, median_ms=22.0)
 BAD = Behaviour(
     "bad",
-    error_rate=0.04,
+    error_rate=0.05,
     median_ms=24.0,
-    slow_share=0.12,
-    slow_min_ms=250.0,
-    slow_max_ms=450.0,
+    slow_share=0.2,
+    slow_min_ms=300.0,
+    slow_max_ms=500.0,
     decline_rate=0.15,
 )
 

@@ -129,7 +129,14 @@ def _logs_to(path: Path) -> Iterator[None]:
 
 
 class Demo:
-    """The whole demo; :meth:`run` carries it out and returns the report."""
+    """The whole demo. Use it as a context manager (it starts the server on entry and stops
+    everything on exit); :meth:`run` carries out the phases and returns the report::
+
+        with Demo(settings, watcher) as demo:
+            report = demo.run()
+            show(report)
+            demo.serve_until_interrupted()     # --keep-running: browse the dashboard
+    """
 
     def __init__(self, settings: DemoSettings, watcher: Watcher) -> None:
         self.settings = settings
@@ -141,37 +148,53 @@ class Demo:
             str(settings.plan_path),
         )
         self.dashboard_url = ""
+        self.workdir = settings.workdir
+        self._stack = contextlib.ExitStack()
         self._store: Store | None = None
         self._server: BackgroundServer | None = None
 
-    def run(self, *, keep_running: bool = False) -> DemoReport:
-        """Both phases, then the report. With ``keep_running``, the server stays up (for the
-        dashboard) until Ctrl-C before everything is torn down."""
-        with contextlib.ExitStack() as stack:
+    def __enter__(self) -> Demo:
+        stack = self._stack
+        try:
             workdir = self.settings.workdir
             if workdir is None:
                 workdir = Path(
                     stack.enter_context(tempfile.TemporaryDirectory(prefix="rollout-demo-"))
                 )
             workdir.mkdir(parents=True, exist_ok=True)
+            self.workdir = workdir
             stack.enter_context(_logs_to(workdir / "demo.log"))
             self._start_server(workdir, stack)
-            self.watcher.note(f"Rollout server and dashboard: {self.dashboard_url}")
-            self.watcher.note(f"Work folder (database, logs): {workdir}")
-            results = []
-            for phase in PHASES:
-                result = self._phase(phase, workdir)
-                self.watcher.phase_ended(result)
-                results.append(result)
-            report = DemoReport(
-                tuple(results),
-                self._document(results),
-                self.dashboard_url,
-                self.inbox.messages(),
-            )
-            if keep_running:
-                self._wait_for_interrupt()
-            return report
+        except BaseException:
+            stack.close()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stack.close()
+
+    def run(self) -> DemoReport:
+        """Both phases, then the report."""
+        assert self.workdir is not None, "enter the demo first (with Demo(...) as demo)"
+        self.watcher.note(f"Rollout server and dashboard: {self.dashboard_url}")
+        self.watcher.note(f"Work folder (database, logs): {self.workdir}")
+        results = []
+        for phase in PHASES:
+            result = self._phase(phase, self.workdir)
+            self.watcher.phase_ended(result)
+            results.append(result)
+        return DemoReport(
+            tuple(results), self._document(results), self.dashboard_url, self.inbox.messages()
+        )
+
+    def serve_until_interrupted(self) -> None:
+        """Keep the server (and its dashboard) up until Ctrl-C."""
+        self.watcher.note(
+            f"The server keeps running for the dashboard at {self.dashboard_url} — Ctrl-C to stop."
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(1.0)
 
     # ------------------------------------------------------------------ setting up
 
@@ -378,14 +401,6 @@ class Demo:
         rollout_id = chosen[-1].rollout_id
         stored = load_stored(self.store.get_rollout(rollout_id))
         return render_document(stored.plan, rollout_progress(self.store, rollout_id))
-
-    def _wait_for_interrupt(self) -> None:
-        self.watcher.note(
-            f"The server keeps running for the dashboard at {self.dashboard_url} — Ctrl-C to stop."
-        )
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(1.0)
 
 
 def _moments(events: list[EventRecord]) -> tuple[float | None, float | None]:

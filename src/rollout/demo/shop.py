@@ -28,9 +28,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -213,10 +216,28 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--flush-interval", type=float, default=1.0)
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when standard input closes (the process that started the shop has ended)",
+    )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT")
     where.add_argument("--fd", type=int, help="serve on this inherited listening socket")
     return parser.parse_args(argv)
+
+
+def _exit_with_parent() -> None:
+    """SIGTERM this process once standard input reaches its end: the parent holds the other
+    end of the pipe, so even a parent killed outright does not leave the shop running."""
+
+    def watch() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while sys.stdin.buffer.read(4096):
+                pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -224,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     import uvicorn
 
     args = _arguments(argv)
+    if args.exit_with_parent:
+        _exit_with_parent()
     settings = ShopSettings(
         release=args.release,
         quality=Quality(args.quality),

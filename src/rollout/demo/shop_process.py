@@ -79,11 +79,18 @@ class ShopProcess:
             str(self.seed),
             "--cache-dir",
             str(self.workdir / "sdk-cache"),
+            "--exit-with-parent",
         ]
         with self.log_path.open("ab") as log:
             try:
+                # Its stdin is a pipe this process holds open: when we end, however we end,
+                # the shop sees the pipe close and stops (--exit-with-parent).
                 self._process = subprocess.Popen(
-                    command, stdout=log, stderr=subprocess.STDOUT, pass_fds=[sock.fileno()]
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=[sock.fileno()],
                 )
             except OSError as exc:
                 raise ShopUnavailable(f"the shop could not be started: {exc}") from exc
@@ -119,14 +126,19 @@ class ShopProcess:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait up to ``timeout`` s, then SIGKILL."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5.0)
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5.0)
+        finally:
+            if process.stdin is not None:
+                process.stdin.close()
 
     def __enter__(self) -> Self:
         return self.start()
