@@ -8,7 +8,7 @@ regression active at that moment in that environment (changes multiply).
 Latency is log-normal: ``median`` ``m`` and ``p99`` ``p`` give ``mu = ln m`` and
 ``sigma = ln(p / m) / z`` with ``z = 2.3263``, the standard normal's 99th percentile.
 Worked example: median 100 ms, p99 300 ms -> sigma = ln 3 / 2.3263 = 0.472, so the p95 is
-``100 * exp(1.6449 * 0.472) = 217 ms``. ``latency: +20%`` multiplies both; ``latency_p99:
+``100 * exp(1.6449 * 0.4723) = 217 ms``. ``latency: +20%`` multiplies both; ``latency_p99:
 +40%`` multiplies the p99 alone (a heavier tail, the same median).
 """
 
@@ -43,7 +43,7 @@ class LatencyModel:
     """A log-normal latency in ms, given by its median and its p99.
 
     >>> round(LatencyModel(100.0, 300.0).quantile(0.95), 1)
-    217.3
+    217.4
     """
 
     median: float

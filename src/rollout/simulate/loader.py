@@ -30,7 +30,9 @@ from rollout.plan.model import Plan
 from rollout.simulate.behaviour import metric_kinds
 from rollout.simulate.scenario import MeanValue, Scenario
 
-Finding = tuple[FieldPath, str]
+Finding = tuple[FieldPath, str, bool]
+"""A mismatch: the field path, the message, and whether the key (a name) is at fault rather
+than the value."""
 
 
 def load_scenario(path: str | os.PathLike[str], plan: Plan | None = None) -> Scenario:
@@ -81,8 +83,8 @@ found 'five'
             )
         raise PlanError(problems) from None
     if plan is not None:
-        for path, message in cross_check(scenario, plan):
-            line, column = locate(source, path, at_key=True)
+        for path, message, at_key in cross_check(scenario, plan):
+            line, column = locate(source, path, at_key=at_key)
             problems.append(Problem(filename, line, column, format_path(path), message))
     if problems:
         raise PlanError(problems)
@@ -101,7 +103,7 @@ def _reword(message: str) -> str:
 
 
 def cross_check(scenario: Scenario, plan: Plan) -> list[Finding]:
-    """Every mismatch between ``scenario`` and ``plan``, as ``(field path, message)``."""
+    """Every mismatch between ``scenario`` and ``plan``."""
     return [
         *_environments(scenario, plan),
         *_names(scenario, plan),
@@ -110,8 +112,10 @@ def cross_check(scenario: Scenario, plan: Plan) -> list[Finding]:
     ]
 
 
-def _unknown(path: FieldPath, what: str, name: str, known: Iterable[str]) -> Finding:
-    return path, f"the plan has no {what} '{name}'{did_you_mean(name, known)}"
+def _unknown(
+    path: FieldPath, what: str, name: str, known: Iterable[str], *, at_key: bool = True
+) -> Finding:
+    return path, f"the plan has no {what} '{name}'{did_you_mean(name, known)}", at_key
 
 
 def _environments(scenario: Scenario, plan: Plan) -> Iterator[Finding]:
@@ -128,7 +132,8 @@ def _environments(scenario: Scenario, plan: Plan) -> Iterator[Finding]:
     for index, regression in enumerate(scenario.regressions):
         env = regression.environment
         if env is not None and env not in names:
-            yield _unknown(("regressions", index, "environment"), "environment", env, names)
+            where = ("regressions", index, "environment")
+            yield _unknown(where, "environment", env, names, at_key=False)
 
 
 def _names(scenario: Scenario, plan: Plan) -> Iterator[Finding]:
@@ -158,10 +163,11 @@ def _segments(scenario: Scenario, plan: Plan) -> Iterator[Finding]:
                 ("segments",),
                 f"the stage '{stage.name}' opens to the segment '{segment}': say what share of "
                 f"users it holds (segments: {{{segment}: 2%}})",
+                True,
             )
     for segment in scenario.segments:
         if segment not in used:
-            yield _unknown(("segments", segment), "stage audience with segment", segment, used)
+            yield _unknown(("segments", segment), "segment", segment, used)
 
 
 def _metrics(scenario: Scenario, plan: Plan) -> Iterator[Finding]:
@@ -175,7 +181,7 @@ def _metrics(scenario: Scenario, plan: Plan) -> Iterator[Finding]:
                 yield _unknown(path, "conversion, count or mean metric", name, custom)
             elif (custom[name] == "mean") != isinstance(value, MeanValue):
                 wanted = "{mean: ..., sd: ...}" if custom[name] == "mean" else "a rate like 0.5%"
-                yield path, f"'{name}' is a {custom[name]} metric: give it as {wanted}"
+                yield path, f"'{name}' is a {custom[name]} metric: give it as {wanted}", False
     for index, regression in enumerate(scenario.regressions):
         for name in regression.metrics:
             if name not in custom:
@@ -188,4 +194,5 @@ def _metrics(scenario: Scenario, plan: Plan) -> Iterator[Finding]:
                 ("control", "metrics"),
                 f"the plan judges '{name}', a {kind} metric: give its value under "
                 f"control.metrics ({name}: {example})",
+                True,
             )

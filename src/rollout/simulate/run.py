@@ -304,7 +304,7 @@ class _Run:
             return ()
         self.aborted = True
         waited = seconds(now - state.status_since)
-        return (Command(Verb.ABORT, OPERATOR, f"aborted after {waited} paused (scenario)"),)
+        return (Command(Verb.ABORT, OPERATOR, f"the scenario aborts after {waited} paused"),)
 
     # ------------------------------------------------------------------ recording
 

@@ -46,7 +46,7 @@ class Audience:
     def share(self) -> float:
         """The new version's share of requests, a fraction.
 
-        >>> Audience(percent=10.0, segment=5.0).share
+        >>> round(Audience(percent=10.0, segment=5.0).share, 6)
         0.145
         """
         p, s = self.percent / 100.0, self.segment / 100.0
