@@ -62,7 +62,7 @@ from rollout.plan.render import render_document
 from rollout.providers.traffic.flag import live_percent
 from rollout.server.app import create_app
 from rollout.server.run import BackgroundServer
-from rollout.store import EventRecord, Store, open_store
+from rollout.store import EventRecord, RolloutStatus, Store, open_store
 
 __all__ = [
     "BAD_RELEASE",
@@ -268,12 +268,6 @@ class Demo:
             )
             rollout_id = record.id
             problem = self._follow(phase, rollout_id, began, traffic)
-            end = time.monotonic() + LINGER_SECONDS
-            while time.monotonic() < end:
-                self._show(
-                    phase, began, rollout_status(self.store, rollout_id), (), traffic.summary()
-                )
-                time.sleep(self.settings.refresh)
         except RolloutError as exc:
             problem = f"{type(exc).__name__}: {exc}"
         finally:
@@ -284,21 +278,27 @@ class Demo:
     def _follow(
         self, phase: Phase, rollout_id: str, began: float, traffic: TrafficGenerator
     ) -> str:
-        """Show the rollout until it ends; a problem in words if it does not end in time."""
+        """Show the rollout until it has ended (and :data:`LINGER_SECONDS` more, while the
+        shoppers meet the outcome); a problem in words if it does not end in time."""
         budget = _phase_budget(self.plan)
         deadline = time.monotonic() + budget
         seen = 0
+        ended: float | None = None
+        problem = ""
         while True:
             events = self.store.list_events(rollout_id, after_seq=seen)
             if events:
                 seen = events[-1].seq
             view = rollout_status(self.store, rollout_id)
             self._show(phase, began, view, tuple(events), traffic.summary())
-            record = self.store.get_rollout(rollout_id)
-            if record.terminal:
-                return ""
-            if time.monotonic() > deadline:
-                return self._give_up(rollout_id, budget)
+            now = time.monotonic()
+            if ended is None and RolloutStatus(view.status).terminal:
+                ended = now
+            elif ended is None and now > deadline:
+                problem = self._give_up(rollout_id, budget)
+                ended = time.monotonic()
+            if ended is not None and now - ended >= LINGER_SECONDS:
+                return problem
             time.sleep(self.settings.refresh)
 
     def _give_up(self, rollout_id: str, budget: float) -> str:
