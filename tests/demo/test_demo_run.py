@@ -56,8 +56,8 @@ def test_the_demo_exits_0_after_rolling_back_the_bad_release_and_shipping_the_go
     # Caught in the 10 % canary stage, by a rollback trigger as a rule (or, should the
     # triggers not have seen enough yet, by the stage's own latency limit when it ends).
     assert re.search(
-        r"Rolled back because: stage 1 \(Canary\)(: rollback trigger fired| failed): "
-        r"(error_rate|latency_p99) [<>] [^:]*: (canary )?(errors|error rate|latency p99) ",
+        r"Rolled back because: stage 1 \(Canary\)(: rollback triggers? fired| failed): "
+        r"(error_rate|latency_p99) [<>]=? [^:]*: (canary )?(errors|error rate|latency p99) ",
         out,
     ), out
     assert "Phase 2: 2.0.1 succeeded  (expected succeeded)" in out

@@ -77,7 +77,9 @@ def _style(word: str) -> str:
     return "cyan"
 
 
-def _traffic_line(snapshot: Snapshot) -> Text:
+def _traffic_line(snapshot: Snapshot, *, compact: bool = False) -> Text:
+    """Requests per second, shoppers, and per release what the shoppers got (``compact``:
+    shoppers and the error share only)."""
     traffic = snapshot.traffic
     line = Text.assemble(
         (f"{traffic.rate:,.0f} req/s", "bold"),
@@ -87,6 +89,9 @@ def _traffic_line(snapshot: Snapshot) -> Text:
         tally = traffic.of(release)
         share = f"{100.0 * tally.errors / tally.requests:.1f}%" if tally.requests else "—"
         line.append(f"{release}: ", style="bold")
+        if compact:
+            line.append(f"{len(tally.users):,} shoppers, {share} errors   ")
+            continue
         line.append(
             f"{len(tally.users):,} shoppers, {tally.requests:,} answers, "
             f"{tally.errors:,} errors ({share}), {tally.orders:,} orders   "
@@ -100,7 +105,15 @@ def _left(view: RolloutView) -> str:
     return f"{view.time_left:.0f} s of {view.waiting_for}"
 
 
-def _rollout_panel(snapshot: Snapshot, events: list[EventRecord]) -> RenderableType:
+WIDE = 110
+"""Columns from which the live view also shows each criterion's reason."""
+
+
+def _rollout_panel(
+    snapshot: Snapshot, events: list[EventRecord], width: int = WIDE
+) -> RenderableType:
+    """One screen of the phase: facts, criteria, the last events (one line each: the
+    reasons in full are in the log and the report) and notifications."""
     view = snapshot.view
     phase = snapshot.phase
     title = (
@@ -109,7 +122,7 @@ def _rollout_panel(snapshot: Snapshot, events: list[EventRecord]) -> RenderableT
     )
     parts: list[RenderableType] = [
         Text.assemble(("Dashboard ", "dim"), snapshot.dashboard_url),
-        _traffic_line(snapshot),
+        _traffic_line(snapshot, compact=width < WIDE),
     ]
     if view is None:
         parts.append(Text("Starting the shop and the shoppers…", style="dim"))
@@ -137,20 +150,22 @@ def _rollout_panel(snapshot: Snapshot, events: list[EventRecord]) -> RenderableT
         table.add_column("role", no_wrap=True)
         table.add_column("value", no_wrap=True, justify="right")
         table.add_column("verdict", no_wrap=True)
-        table.add_column("why", overflow="fold", ratio=1)
+        wide = width >= WIDE
+        if wide:
+            table.add_column("why", overflow="fold", ratio=1)
         for c in view.criteria:
-            table.add_row(
+            cells: list[RenderableType] = [
                 escape(c.text),
                 c.role,
                 c.shown or "—",
                 Text(c.verdict, _style(c.verdict)),
-                escape(c.reason),
-            )
+            ]
+            table.add_row(*cells, *([escape(c.reason)] if wide else []))
         parts.append(table)
     if events:
         log = Table.grid(padding=(0, 1))
-        log.add_column(style="dim", no_wrap=True)
-        log.add_column(overflow="fold")
+        log.add_column(style="dim", no_wrap=True, min_width=8)
+        log.add_column(overflow="ellipsis", no_wrap=True)
         for event in events:
             log.add_row(event.at.astimezone().strftime("%H:%M:%S"), escape(event.message))
         parts += [Text("Last events", style="bold"), log]
@@ -166,7 +181,7 @@ def _rollout_panel(snapshot: Snapshot, events: list[EventRecord]) -> RenderableT
 class LiveView:
     """One screen, redrawn with every snapshot (an interactive terminal)."""
 
-    def __init__(self, console: Console, events: int = 6) -> None:
+    def __init__(self, console: Console, events: int = 5) -> None:
         self.console = console
         self._events: deque[EventRecord] = deque(maxlen=events)
         self._live: Live | None = None
@@ -176,7 +191,7 @@ class LiveView:
 
     def show(self, snapshot: Snapshot) -> None:
         self._events.extend(e for e in snapshot.new_events if _worth_showing(e))
-        shown = _rollout_panel(snapshot, list(self._events))
+        shown = _rollout_panel(snapshot, list(self._events), self.console.width)
         if self._live is None:
             self._live = Live(shown, console=self.console, auto_refresh=False, transient=False)
             self._live.start()
