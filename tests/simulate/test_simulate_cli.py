@@ -69,6 +69,7 @@ def test_runs_print_a_summary(
     data = json.loads(out)
     assert data["summary"]["runs"] == 3 and data["summary"]["rolled_back_share"] == 1.0
     assert [r["seed"] for r in data["runs"]] == [4, 5, 6]
+    assert {r["rolled_back_in"] for r in data["runs"]} == {"production · stage 1 (Canary)"}
     assert "events" not in data["runs"][0]
     code, out, _ = run(capsys, "simulate", str(plan), "-s", str(good), "--runs", "2")
     assert code == 0

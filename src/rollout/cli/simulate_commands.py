@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rollout.cli import app
+from rollout.cli import app, err_console
 
 if TYPE_CHECKING:
     from rollout.plan.model import Plan
@@ -68,7 +70,18 @@ def simulate(
 
     plan = load_plan(plan_file)
     scenario = load_scenario(scenario_file, plan)
-    summary = simulate_runs(plan, scenario, runs, seed)
+    if runs == 1:
+        summary = simulate_runs(plan, scenario, runs, seed)
+    else:
+        # Runs of a long plan take seconds each: show how far along they are, on stderr.
+        with Progress(
+            TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err_console, transient=True,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("runs", total=runs)
+            summary = simulate_runs(
+                plan, scenario, runs, seed, done=lambda _: progress.advance(task)
+            )
     head = {"plan": str(plan_file), "scenario": str(scenario_file)}
     if runs == 1:
         (result,) = summary.runs
@@ -177,10 +190,12 @@ def _show_summary(plan: Plan, scenario_file: Path, summary: RunsSummary) -> None
         f"{summary.count} dry runs of {_title(plan, scenario_file)}, seeds {seeds[0]}-{seeds[-1]}"
     )
     console.print()
-    table = Table(title="Runs", title_justify="left")
-    for name in ("seed", "outcome", "took", "rollback at", "users on bad version", "errors"):
+    table = Table(title="Runs", title_justify="left", box=box.SIMPLE_HEAD)
+    for name in ("seed", "outcome", "took", "rollback", "bad users", "errors"):
         table.add_column(name, no_wrap=True, justify="left" if name == "outcome" else "right")
+    table.add_column("rolled back in", overflow="fold")
     for run in summary.runs:
+        phase = run.rolled_back_in
         table.add_row(
             str(run.seed),
             run.status.value,
@@ -188,6 +203,7 @@ def _show_summary(plan: Plan, scenario_file: Path, summary: RunsSummary) -> None
             _when(run.rollback_at),
             f"{run.users_bad:,}",
             f"{run.errors_bad:,}",
+            escape(f"{phase.environment} · {phase.name}") if phase is not None else "-",
         )
     console.print(table)
     console.print()

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rollout.analysis import Interval, MetricSpec
+from rollout.analysis import Interval
 from rollout.engine import (
     Command,
     Decision,
@@ -38,7 +38,7 @@ from rollout.engine import (
 from rollout.engine._words import seconds, stage_label
 from rollout.engine.state import Hold
 from rollout.plan.model import Plan
-from rollout.simulate.behaviour import Versions, plan_specs
+from rollout.simulate.behaviour import Versions
 from rollout.simulate.scenario import Scenario
 from rollout.simulate.traffic import Exposure, Population, draw_interval
 from rollout.simulate.world import FakeWorld
@@ -111,6 +111,12 @@ class SimulationResult:
         return self.rollback_at is not None
 
     @property
+    def rolled_back_in(self) -> Phase | None:
+        """The stage or validation the rollback ended, None when the rollback came from
+        elsewhere (an abort while deploying) or there was none."""
+        return next((p for p in self.phases if p.end is PhaseEnd.ROLLED_BACK), None)
+
+    @property
     def users_bad(self) -> int:
         """Distinct users who met the new version while a regression was active."""
         return sum(e.users_bad for e in self.exposure)
@@ -138,6 +144,7 @@ class SimulationResult:
             "rollback_at": self.rollback_at,
             "bad_from": self.bad_from,
             "detection_delay": self.detection_delay,
+            "rolled_back_in": _where(self.rolled_back_in),
             "users_exposed_to_bad_version": self.users_bad,
             "error_events_seen": self.errors_bad,
             "phases": [
@@ -168,6 +175,10 @@ class SimulationResult:
         }
 
 
+def _where(phase: Phase | None) -> str | None:
+    return f"{phase.environment} · {phase.name}" if phase is not None else None
+
+
 def simulate(plan: Plan, scenario: Scenario, seed: int | None = None) -> SimulationResult:
     """Run ``plan`` against ``scenario`` (with ``seed``, default the scenario's) to its end
     or to the scenario's horizon. Pure apart from its own random generator: no I/O."""
@@ -182,7 +193,6 @@ class _Run:
     rng: np.random.Generator = field(init=False)
     versions: Versions = field(init=False)
     world: FakeWorld = field(init=False)
-    specs: tuple[MetricSpec, ...] = field(init=False)
     history: dict[str, list[dict[str, Interval]]] = field(default_factory=dict)
     starts: dict[str, list[float]] = field(default_factory=dict)
     populations: dict[str, Population] = field(default_factory=dict)
@@ -196,7 +206,6 @@ class _Run:
         self.rng = np.random.default_rng(self.seed)
         self.versions = Versions.of(self.scenario, self.plan)
         self.world = FakeWorld(self.plan, self.scenario, self.versions.control, STARTED_BY)
-        self.specs = plan_specs(self.plan)
         for env in self.plan.environments:
             size = self.scenario.traffic.population(env.name)
             self.populations[env.name] = Population(env.name, size)
@@ -259,6 +268,8 @@ class _Run:
             if env.name != current and share == 0.0:
                 continue
             active = self.versions.active(elapsed, env.name)
+            # Only the open window's metrics are ever asked for; no window, no measuring.
+            request = metric_request(self.plan, state) if env.name == current else None
             drawn = draw_interval(
                 self.rng,
                 start,
@@ -267,13 +278,13 @@ class _Run:
                 share=share,
                 control=self.versions.control,
                 canary=self.versions.canary(active),
-                specs=self.specs if env.name == current else (),
+                specs=request.specs if request is not None else (),
             )
             bad = bool(active) and drawn.canary_requests > 0
             if bad and self.bad_from is None:
                 self.bad_from = elapsed
             population.meet(self.rng, audience, drawn.canary_requests, drawn.canary_errors, bad)
-            if env.name == current:
+            if request is not None:
                 self.history[env.name].append(drawn.intervals)
                 self.starts[env.name].append(start)
 

@@ -51,6 +51,8 @@ from rollout.plan.types import Name, Percent, Seconds
 
 __all__ = [
     "ALWAYS",
+    "NEVER",
+    "REJECT",
     "Arm",
     "EnvironmentTraffic",
     "Latency",
@@ -61,6 +63,7 @@ __all__ = [
     "Scenario",
     "Traffic",
     "World",
+    "pick",
 ]
 
 ALWAYS = 1_000_000

@@ -13,6 +13,7 @@ that did not roll back do not count towards it).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
@@ -88,14 +89,24 @@ class RunsSummary:
 
 
 def simulate_runs(
-    plan: Plan, scenario: Scenario, runs: int, seed: int | None = None
+    plan: Plan,
+    scenario: Scenario,
+    runs: int,
+    seed: int | None = None,
+    done: Callable[[SimulationResult], None] | None = None,
 ) -> RunsSummary:
     """``runs`` dry runs with seeds ``seed``, ``seed + 1``, ... (``seed`` defaults to the
-    scenario's). ``runs`` must be at least 1."""
+    scenario's); ``done`` is called after each (to show progress). ``runs`` must be >= 1."""
     if runs < 1:
         raise ValueError(f"runs must be at least 1, not {runs}")
     first = scenario.seed if seed is None else seed
-    return RunsSummary(tuple(simulate(plan, scenario, first + i) for i in range(runs)))
+    results = []
+    for index in range(runs):
+        result = simulate(plan, scenario, first + index)
+        if done is not None:
+            done(result)
+        results.append(result)
+    return RunsSummary(tuple(results))
 
 
 def _mean(values: list[float]) -> float | None:

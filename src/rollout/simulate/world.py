@@ -42,6 +42,9 @@ from rollout.simulate.traffic import Audience
 __all__ = ["Delivery", "FakeWorld"]
 
 DONE = "done (simulated)"
+# Answers are scheduled this long after the tick that asked: the next tick delivers them,
+# whatever the monitoring interval.
+_SOON = 1e-6
 
 
 def failed(attempt: int) -> str:
@@ -142,8 +145,7 @@ class FakeWorld:
         if ok and isinstance(action, RecordBaseline):
             values = self._baseline(action)
         result = ActionResult(action.key, ok, DONE if ok else failed(action.attempt), values)
-        # Scheduled just after now: the next tick delivers it, whatever the interval.
-        self._schedule(now + 1e-6, result=result, effect=effect if ok else None)
+        self._schedule(now + _SOON, result=result, effect=effect if ok else None)
 
     def _answer(self, action: Action, now: float) -> None:
         world = self.world
@@ -195,11 +197,11 @@ class FakeWorld:
             vote = Vote(
                 action.environment, people[0], approve=False, comment="rejected in the simulation"
             )
-            self._schedule(now + 1e-6, vote=vote)
+            self._schedule(now + _SOON, vote=vote)
             return
         assert isinstance(wait, float)
         for person in people[: action.min_approvals]:
-            self._schedule(max(now + wait, now + 1e-6), vote=Vote(action.environment, person, True))
+            self._schedule(now + max(wait, _SOON), vote=Vote(action.environment, person, True))
 
     def _sign_off(self, action: RequestSignOff, now: float) -> None:
         wait = pick(self.world.sign_offs, action.item, 0.0)
@@ -208,8 +210,8 @@ class FakeWorld:
         actor = action.people[0] if action.people else f"{action.role}-on-duty"
         approve = wait != REJECT
         sign_off = SignOff(action.index, actor, (action.role,), approve=approve)
-        at = now + wait if isinstance(wait, float) else now
-        self._schedule(max(at, now + 1e-6), sign_off=sign_off)
+        delay = wait if isinstance(wait, float) else 0.0
+        self._schedule(now + max(delay, _SOON), sign_off=sign_off)
 
     # ------------------------------------------------------------------ effects
 
