@@ -261,15 +261,16 @@ class _Run:
         elapsed = start - START
         current = self.plan.environments[state.env_index].name
         for env in self.plan.environments:
-            preview = self._preview_segment(state) if env.name == current else None
-            audience = self.world.audience(env.name, preview)
+            here = env.name == current
+            preview = self._preview_segment(state) if here else None
+            audience = self.world.audience(env.name, self._flag(state, here), preview)
             population = self.populations[env.name]
             share = population.share(audience)
-            if env.name != current and share == 0.0:
+            if not here and share == 0.0:
                 continue
             active = self.versions.active(elapsed, env.name)
             # Only the open window's metrics are ever asked for; no window, no measuring.
-            request = metric_request(self.plan, state) if env.name == current else None
+            request = metric_request(self.plan, state) if here else None
             drawn = draw_interval(
                 self.rng,
                 start,
@@ -287,6 +288,15 @@ class _Run:
             if request is not None:
                 self.history[env.name].append(drawn.intervals)
                 self.starts[env.name].append(start)
+
+    def _flag(self, state: RolloutState, here: bool) -> str | None:
+        """The flag whose audience meets the new version: the current stage's where the
+        rollout is, the strategy's elsewhere."""
+        status = state.paused_from if state.status is Status.PAUSED else state.status
+        staged = self.plan.is_staged(self.plan.environments[state.env_index])
+        if here and staged and status in (Status.RAMPING, Status.OBSERVING):
+            return self.plan.stage_flag(self.plan.stages[state.stage_index])
+        return self.plan.strategy.flag
 
     def _preview_segment(self, state: RolloutState) -> str | None:
         """Blue-green before the switch: a stage watches its segment on the idle colour."""

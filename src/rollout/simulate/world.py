@@ -7,7 +7,8 @@ and manual sign-offs arrive after their delay (the first tick at or after it), a
 sign-offs from the people the plan names (``approver-1``... when it names nobody).
 
 What a traffic action does takes effect when its answer arrives: the audience of the
-environment changes (:meth:`World.audience`), as a router's or a flag's would. A baseline
+environment changes (:meth:`FakeWorld.audience`), as a router's or a flag's would; each flag
+keeps its own audience. A baseline
 measurement reports the control arm's expected values.
 """
 
@@ -91,7 +92,9 @@ class FakeWorld:
         self.control = control
         self.started_by = started_by
         self._due: list[_Due] = []
-        self._placements: dict[str, _Placement] = {}
+        # By environment and flag (None: a router or instances, not a flag).
+        self._placements: dict[tuple[str, str | None], _Placement] = {}
+        self._latest: dict[str, tuple[str, str | None]] = {}
         self._count = 0
 
     # ------------------------------------------------------------------ the engine's side
@@ -114,10 +117,17 @@ class FakeWorld:
             tuple(d.sign_off for d in ready if d.sign_off is not None),
         )
 
-    def audience(self, environment: str, preview_segment: str | None = None) -> Audience:
-        """Who the new version serves in ``environment`` now. ``preview_segment``: the segment
-        a blue-green stage watches on the idle colour before the switch."""
-        placed = self._placements.get(environment, _Placement())
+    def audience(
+        self, environment: str, flag: str | None, preview_segment: str | None = None
+    ) -> Audience:
+        """Who the new version serves in ``environment`` now, through ``flag`` (a plan whose
+        stages ramp several flags measures each on its own), or through a router that
+        moves traffic without a flag. ``preview_segment``: the segment a blue-green stage
+        watches on the idle colour before the switch."""
+        placed = self._placements.get((environment, flag))
+        if placed is None:  # moved by a router, or by a flag other than the one asked about
+            latest = self._latest.get(environment)
+            placed = self._placements[latest] if latest is not None else _Placement()
         segment = placed.segment
         if preview_segment is not None and placed.percent < 100.0:
             segment = preview_segment
@@ -217,12 +227,15 @@ class FakeWorld:
 
     def _apply(self, action: Action) -> None:
         if isinstance(action, SetTraffic):
-            placed = self._placement(action.environment)
+            router = action.router
+            by_flag = router is None or isinstance(router, FlagRouter)
+            flag = router.flag if isinstance(router, FlagRouter) else None
+            placed = self._placement(action.environment, flag)
             placed.percent = action.percent
             placed.segment = action.segment
-            placed.sticky = action.router is None or isinstance(action.router, FlagRouter)
+            placed.sticky = by_flag
         elif isinstance(action, SetFlag):
-            placed = self._placement(action.environment)
+            placed = self._placement(action.environment, action.flag)
             if action.percent is not None:
                 placed.percent = action.percent
                 placed.segment = action.segment
@@ -236,7 +249,7 @@ class FakeWorld:
         rolling = self.plan.strategy.rolling
         if rolling is None:
             return
-        placed = self._placement(action.environment)
+        placed = self._placement(action.environment, None)
         if action.version:
             placed.instances |= set(action.instances)
         else:  # putting the old version back
@@ -244,5 +257,6 @@ class FakeWorld:
         placed.percent = 100.0 * len(placed.instances) / len(rolling.instances)
         placed.sticky = False
 
-    def _placement(self, environment: str) -> _Placement:
-        return self._placements.setdefault(environment, _Placement())
+    def _placement(self, environment: str, flag: str | None) -> _Placement:
+        self._latest[environment] = (environment, flag)
+        return self._placements.setdefault((environment, flag), _Placement())
