@@ -82,7 +82,11 @@ def simulate(
             summary = simulate_runs(
                 plan, scenario, runs, seed, done=lambda _: progress.advance(task)
             )
-    head = {"plan": str(plan_file), "scenario": str(scenario_file)}
+    head = {
+        "plan": str(plan_file),
+        "scenario": str(scenario_file),
+        "description": scenario.description,
+    }
     if runs == 1:
         (result,) = summary.runs
         if as_json:

@@ -254,7 +254,9 @@ class Regression(Section):
 
     Each change multiplies: ``error_rate: x2`` doubles the error rate, ``latency: +20%`` slows
     every request by a fifth, ``latency_p99: +40%`` raises the p99 by 40 % and keeps the median
-    (a heavier tail), ``conversion: -3%`` converts 3 % fewer exposures.
+    (a heavier tail), ``conversion: -3%`` converts 3 % fewer exposures. Traffic is drawn one
+    monitoring interval at a time, so a regression changes the intervals that start at or
+    after ``after`` (and before ``until``).
     """
 
     name: str | None = None
