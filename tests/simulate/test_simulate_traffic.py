@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rollout.analysis import MetricSpec, infer_metric_spec, pool
 from rollout.simulate.behaviour import Behaviour, LatencyModel
@@ -77,3 +79,25 @@ def test_a_weighted_router_reaches_anyone() -> None:
     exposure = population.exposure()
     assert exposure.users > 990 and exposure.users == exposure.users_bad
     assert (exposure.requests_bad, exposure.errors_bad) == (5000, 40)
+
+
+@given(
+    size=st.integers(1, 5000),
+    percent=st.floats(0, 100),
+    segment=st.floats(0, 100),
+    requests=st.integers(0, 300),
+)
+def test_a_sticky_audience_never_reaches_beyond_its_users(
+    size: int, percent: float, segment: float, requests: int
+) -> None:
+    population = Population("production", size)
+    audience = Audience(percent=percent, segment=segment)
+    first, in_segment = population.eligible(audience)
+    assert first + in_segment <= size
+    assert population.share(audience) == (first + in_segment) / size
+    if first + in_segment == 0:
+        return  # nobody to serve: the new version gets no requests (share 0)
+    population.meet(np.random.default_rng(0), audience, requests, 0, bad=True)
+    met = np.flatnonzero(population.met_bad)
+    assert all(i < first or i >= size - in_segment for i in met.tolist())
+    assert len(met) <= min(requests, first + in_segment)

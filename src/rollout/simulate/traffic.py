@@ -105,9 +105,9 @@ class Population:
     ) -> None:
         """Record ``requests`` of the new version (``errors`` of them failed) by users drawn
         from those eligible; ``bad`` when a regression was active."""
-        if requests <= 0:
-            return
         first, segment = self.eligible(audience)
+        if requests <= 0 or first + segment == 0:
+            return
         ids = rng.integers(0, first + segment, size=requests)
         ids = np.where(ids < first, ids, self.size - segment + (ids - first))
         self.met_new[ids] = True
