@@ -12,7 +12,12 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "rollout"
 PURE_PACKAGES = ("plan", "flags", "analysis", "engine")
 # Engine modules that form the imperative shell (they act on the world); everything else in
 # engine/ is part of the pure core.
-ENGINE_SHELL = {"runner", "controller", "actions_exec"}
+ENGINE_SHELL = {
+    "runner", "runner_store", "runner_observe", "runner_lease",
+    "controller", "controller_service", "controller_views",
+    "actions_exec", "actions_exec_world", "actions_exec_gates", "actions_exec_deploy",
+    "actions_exec_traffic",
+}  # fmt: skip
 FORBIDDEN = {
     "logging", "subprocess", "socket", "http", "urllib", "asyncio", "threading", "sqlite3",
     "httpx", "requests", "sqlalchemy", "alembic", "psycopg", "redis", "fastapi", "starlette",

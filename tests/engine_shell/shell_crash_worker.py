@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rollout.engine import runner as runner_module
+from rollout.engine import runner_lease
 from rollout.engine.controller import Controller
 from rollout.providers.notify import AppriseNotifier
 from rollout.store import open_store
@@ -31,10 +31,10 @@ from rollout.store import open_store
 def child(request: dict[str, Any]) -> None:
     os.chdir(request["cwd"])
     if request.get("crash_at"):
-        os.environ[runner_module.CRASH_ENV] = request["crash_at"]
+        os.environ[runner_lease.CRASH_ENV] = request["crash_at"]
     else:
-        os.environ.pop(runner_module.CRASH_ENV, None)
-    runner_module._crash_counts.clear()
+        os.environ.pop(runner_lease.CRASH_ENV, None)
+    runner_lease.crash_counts.clear()
     clock_file = Path(request["clock_file"])
 
     def now() -> float:

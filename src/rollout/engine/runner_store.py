@@ -1,0 +1,173 @@
+"""How the runner keeps a rollout in the store: the engine's state plus the runner's own.
+
+A rollout's stored ``state_json`` is the engine's :meth:`RolloutState.to_json` plus a
+``runner`` entry (:class:`ShellState`: the actions still to carry out, the audit-trail cursor,
+the latest verdicts and stage outcomes), which :func:`load_stored` splits off again. Actions are
+kept as JSON (:func:`encode_action` / :func:`decode_action`) so that a controller that takes
+over after a crash carries out exactly what the last decision issued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from rollout.engine.actions import ACTION_TYPES, Action
+from rollout.engine.state import RolloutState
+from rollout.errors import EngineError
+from rollout.plan.model import Plan
+from rollout.store import RolloutRecord
+
+RUNNER_KEY = "runner"
+"""The key of :class:`ShellState` inside a rollout's stored ``state_json``."""
+
+
+@dataclass(frozen=True)
+class CriterionView:
+    """One criterion as last judged: ``role`` is ``success``, ``rollback`` or ``validation``;
+    ``value`` is the canary's figure in criterion units (a fraction for rates, ms for
+    latency), ``shown`` the same in words; ``verdict`` a :class:`Verdict` value."""
+
+    text: str
+    role: str
+    verdict: str
+    reason: str
+    value: float | None = None
+    shown: str = ""
+
+
+@dataclass(frozen=True)
+class StageNote:
+    """How a stage of an environment ended (``passed`` or ``rolled back``), why, and when."""
+
+    environment: str
+    stage: int
+    status: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ShellState:
+    """What the runner keeps beside the engine's state (see the module docstring).
+
+    ``pending`` are the actions of the last decision, encoded by :func:`encode_action`;
+    ``events_seen`` the last audit-trail seq scanned for operator input; ``criteria`` the
+    verdicts of the last judged tick (``judged_at``); ``stages`` the stage outcomes by
+    ``"<environment>/<stage number>"``; ``metrics_problem`` the last metric source failure.
+    """
+
+    base_dir: str = ""
+    pending: tuple[dict[str, Any], ...] = ()
+    events_seen: int = 0
+    criteria: tuple[CriterionView, ...] = ()
+    judged_at: float | None = None
+    stages: dict[str, StageNote] = field(default_factory=dict)
+    metrics_problem: str = ""
+
+
+_SHELL: TypeAdapter[ShellState] = TypeAdapter(ShellState)
+
+
+@dataclass(frozen=True)
+class StoredRollout:
+    """A rollout as read from the store: its record, plan, engine state and runner state.
+
+    ``engine`` is None before the first tick (the controller starts the rollout then)."""
+
+    record: RolloutRecord
+    plan: Plan
+    engine: RolloutState | None
+    shell: ShellState
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.shell.base_dir) if self.shell.base_dir else Path.cwd()
+
+
+def load_stored(record: RolloutRecord, plan: Plan | None = None) -> StoredRollout:
+    """Split a rollout record into plan, engine state and runner state (``plan``: the
+    record's plan, already read; a plan never changes once a rollout started).
+
+    Raises :class:`EngineError` when the stored plan or state cannot be read."""
+    if plan is None:
+        try:
+            plan = Plan.model_validate(record.plan_json)
+        except ValueError as exc:
+            raise EngineError(
+                f"rollout {record.id}: its stored plan cannot be read: {exc}"
+            ) from exc
+    data = dict(record.state_json)
+    try:
+        shell = _SHELL.validate_python(data.pop(RUNNER_KEY, {}))
+    except ValueError as exc:
+        raise EngineError(f"rollout {record.id}: its runner state cannot be read: {exc}") from exc
+    engine = RolloutState.from_json(data) if "rollout_id" in data else None
+    return StoredRollout(record, plan, engine, shell)
+
+
+def engine_state(stored: StoredRollout) -> RolloutState:
+    """The stored engine state, or the state a rollout not yet started begins in."""
+    record = stored.record
+    if stored.engine is not None:
+        return stored.engine
+    return RolloutState.new(
+        record.id, record.version, record.created_by, record.created_at.timestamp()
+    )
+
+
+def state_json(engine: RolloutState | None, shell: ShellState) -> dict[str, Any]:
+    """The ``state_json`` to store for ``engine`` and ``shell``."""
+    body = engine.to_json() if engine is not None else {}
+    return {**body, RUNNER_KEY: _SHELL.dump_python(shell, mode="json")}
+
+
+_ACTION_CLASSES: dict[str, type[Action]] = {cls.kind: cls for cls in ACTION_TYPES}
+_DECODERS: dict[type[Action], TypeAdapter[Any]] = {}
+
+
+def encode_action(action: Action) -> dict[str, Any]:
+    """An action as JSON: its kind, step, attempt, description and every field.
+
+    >>> from rollout.engine.actions import RunCommand
+    >>> a = RunCommand(rollout_id="r", step="rollback/2", command="./drain.sh", timeout=60.0)
+    >>> decode_action("r", encode_action(a)) == a
+    True
+    """
+    return {
+        "step": action.step,
+        "attempt": action.attempt,
+        "description": action.description,
+        **action.payload(),
+    }
+
+
+def decode_action(rollout_id: str, data: dict[str, Any]) -> Action:
+    """The action :func:`encode_action` encoded; :class:`EngineError` for an unknown kind."""
+    body = dict(data)
+    kind = body.pop("kind", None)
+    cls = _ACTION_CLASSES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EngineError(f"rollout {rollout_id}: a pending action of unknown kind {kind!r}")
+    adapter = _DECODERS.get(cls)
+    if adapter is None:
+        adapter = _DECODERS[cls] = TypeAdapter(cls)
+    action: Action = adapter.validate_python({**body, "rollout_id": rollout_id})
+    return action
+
+
+__all__ = [
+    "RUNNER_KEY",
+    "CriterionView",
+    "ShellState",
+    "StageNote",
+    "StoredRollout",
+    "decode_action",
+    "encode_action",
+    "engine_state",
+    "load_stored",
+    "state_json",
+]
