@@ -4,7 +4,8 @@
 * :mod:`rollout.flags.clauses` -- targeting clauses and their operators.
 * :mod:`rollout.flags.bucketing` -- ``murmur3_32(f"{salt}/{value}")`` into 100_000 buckets.
 * :mod:`rollout.flags.evaluator` -- ``compile_config(config).evaluate(key, context, default)``.
-* :mod:`rollout.flags.ramp` -- ``with_rollout_percent`` and ``with_enabled`` for the engine.
+* :mod:`rollout.flags.ramp` -- ``with_rollout_percent``, ``with_stage_audience`` (a stage opened
+  to a segment), ``stage_segment`` and ``with_enabled`` for the engine.
 * :mod:`rollout.flags.semver` -- the strict semver 2.0 parser behind the ``semver_*`` operators.
 """
 
@@ -28,9 +29,16 @@ from rollout.flags.model import (
     Serve,
     Weighted,
 )
-from rollout.flags.ramp import with_enabled, with_rollout_percent
+from rollout.flags.ramp import (
+    STAGE_RULE,
+    stage_segment,
+    with_enabled,
+    with_rollout_percent,
+    with_stage_audience,
+)
 
 __all__ = [
+    "STAGE_RULE",
     "Clause",
     "CompiledConfig",
     "ErrorCode",
@@ -48,6 +56,8 @@ __all__ = [
     "Weighted",
     "bucket",
     "compile_config",
+    "stage_segment",
     "with_enabled",
     "with_rollout_percent",
+    "with_stage_audience",
 ]
