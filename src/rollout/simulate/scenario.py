@@ -241,7 +241,10 @@ class MeanValue(Section):
 class Arm(Section):
     """How one version behaves. ``metrics`` covers the plan's own metrics by name: a rate for
     conversion (conversions per exposure) and count metrics (events per request), a
-    :class:`MeanValue` for mean metrics."""
+    :class:`MeanValue` for mean metrics.
+
+    What ``control`` leaves out is 0.5 % errors, a median of 100 ms with a p99 of 300 ms, and
+    3 % conversion; what ``canary`` leaves out is as the control."""
 
     error_rate: Percent | None = None
     latency: Latency | None = None
