@@ -32,6 +32,10 @@ Stages
   - a stage lasts at least one monitoring interval, or it would end before being judged once;
   - a stage at 0% with no segment has no success criteria or ``min_requests`` (no data would
     ever arrive, and "no data" holds a stage rather than passing it);
+  - a stage names a segment only where it can be applied: a canary or feature-flag rollout
+    whose staged environments move traffic with the flag router (an nginx, haproxy or command
+    router shifts a share of requests and cannot pick people; a rolling rollout replaces whole
+    instances; a blue-green rollout switches everyone at once);
   - at least one environment runs the stages.
 
 Environments
@@ -76,6 +80,7 @@ def cross_check(plan: Plan) -> list[Finding]:
         _audiences,
         _final_audience,
         _stage_durations,
+        _stage_segments,
         _environments,
         _rollback_steps,
         _communication,
@@ -361,6 +366,42 @@ def _stage_durations(plan: Plan) -> Iterator[Finding]:
                 ("stages", index, "duration"),
                 f"the stage lasts {stage.duration:g}s, less than the monitoring interval "
                 f"({interval:g}s): it would end before being judged once",
+            )
+
+
+_NO_SEGMENTS = {
+    "rolling": "a rolling rollout replaces whole instances, so everyone reaching one gets the "
+    "new version; give this stage a percentage of instances instead",
+    "blue-green": "a blue-green rollout switches all traffic at once; drop the segment (a "
+    "canary or feature-flag rollout can open a stage to a segment)",
+}
+
+
+def _stage_segments(plan: Plan) -> Iterator[Finding]:
+    """A stage's segment is applied through a flag: nowhere else can it pick people."""
+    routers = [
+        (env.name, env.traffic.type)
+        for env in plan.environments
+        if plan.is_staged(env)
+        and env.traffic is not None
+        and not isinstance(env.traffic, FlagRouter)
+    ]
+    why = _NO_SEGMENTS.get(plan.strategy.type)
+    for index, stage in enumerate(plan.stages):
+        segment = stage.audience.segment
+        if segment is None:
+            continue
+        path: Path = ("stages", index, "audience", "segment")
+        if why is not None:
+            yield path, f"segment '{segment}' cannot be applied: {why}"
+        elif routers:
+            env, kind = routers[0]
+            yield (
+                path,
+                f"segment '{segment}' cannot be applied: environment '{env}' moves traffic with "
+                f"the {kind} router, which shifts a share of requests and cannot pick people; "
+                "use the flag router there (traffic: {type: flag}) or give this stage a "
+                "percentage instead",
             )
 
 
