@@ -482,7 +482,36 @@ def test_communication_moments_are_known() -> None:
             ("communication", 0, "when", 3),
             "unknown moment 'sometimes': expected one of 'started', "
             "'approval_needed', 'environment_started', 'stage_started', 'stage_passed', "
-            "'rolling_back', 'rolled_back', 'rollback_failed', 'failed', 'rollback_step', 'succeeded', 'paused', 'any' or "
+            "'rolling_back', 'rolled_back', 'rollback_failed', 'failed', 'rollback_step', "
+            "'succeeded', 'paused', 'any' or "
             "'stage:<stage name>'",
         ),
     ]
+
+
+def test_a_stage_that_serves_everyone_has_no_control_to_compare_with() -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["strategy"]["rollback_trigger"] = ["error_rate: no regression"]
+        data["stages"][0]["success"] = ["latency_p99 <= control * 1.1"]
+        data["stages"][1]["success"] = ["error_rate < 1%", "latency_p99 <= control * 1.1"]
+        data["stages"][1]["rollback_trigger"] = ["checkout_conversion: no drop > 2%"]
+        data["monitoring"] = {"metrics": {"checkout_conversion": {"kind": "conversion"}}}
+
+    message = (
+        "compares with the control, but at 100% everyone has the new version and there is no "
+        "control left: use an absolute threshold (e.g. 'error_rate < 1%') or judge it in an "
+        "earlier stage"
+    )
+    # The canary stage and the strategy-wide trigger (inert at 100%) are fine.
+    assert findings(change) == [
+        (("stages", 1, "success", 1), f"'latency_p99 <= control * 1.1' {message}"),
+        (("stages", 1, "rollback_trigger", 0), f"'checkout_conversion: no drop > 2%' {message}"),
+    ]
+
+    def segment_only(data: dict[str, Any]) -> None:
+        change(data)
+        data["stages"][1]["audience"] = {"percent": 100, "segment": "beta"}
+        data["stages"].append({"name": "all", "audience": 100, "duration": "10m"})
+
+    # 100% of a segment still leaves everyone else as the control.
+    assert findings(segment_only) == []

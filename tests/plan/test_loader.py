@@ -107,10 +107,11 @@ def test_a_reused_anchor_is_legal_and_prints_nothing() -> None:
 def test_an_unquoted_no_regression_criterion_reads_as_one() -> None:
     text = replace(
         "    duration: 10m\n",
-        "    duration: 10m\n    success:\n      - error_rate: no regression\n",
+        "    duration: 10m\n    rollback_trigger:\n      - error_rate: no regression\n",
     )
+    text = replace("audience: 100%", "audience: {segment: beta}", text)
     plan = load_plan_text(text)
-    assert str(plan.stages[0].success[0]) == "error_rate: no regression"
+    assert str(plan.stages[0].rollback_trigger[0]) == "error_rate: no regression"
 
 
 # --------------------------------------------------------------------------- how problems read

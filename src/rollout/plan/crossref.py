@@ -36,6 +36,13 @@ Stages
     whose staged environments move traffic with the flag router (an nginx, haproxy or command
     router shifts a share of requests and cannot pick people; a rolling rollout replaces whole
     instances; a blue-green rollout switches everyone at once);
+  - a stage that serves everyone (100% with no segment) has no control arm, so its own
+    criteria do not compare with the control (``<= control * 1.1``, ``no regression``,
+    ``no drop``): such a success criterion could never pass and the stage would end in a
+    rollback for want of data, and such a trigger could never fire. Absolute thresholds and
+    post-deployment validation against the baselines judge a release everyone already has.
+    The strategy's rollback triggers apply in every stage; one that compares with the control
+    simply has nothing to compare in a stage that serves everyone;
   - at least one environment runs the stages.
 
 Environments
@@ -53,7 +60,7 @@ from collections.abc import Iterable, Iterator
 from typing import Literal
 
 from rollout.plan._wording import did_you_mean, quoted
-from rollout.plan.criteria import Criterion, NoRegression, latency_percentile
+from rollout.plan.criteria import Criterion, NoRegression, RelativeToControl, latency_percentile
 from rollout.plan.model import MOMENTS, FlagRouter, Plan, Stage
 
 Path = tuple[str | int, ...]
@@ -258,6 +265,16 @@ def _criteria_metrics(plan: Plan) -> Iterator[Finding]:
         if kind is None:
             yield path, _unknown_metric(plan, criterion.metric)
             continue
+        where = path[1] if path[0] == "stages" else None
+        stage = plan.stages[where] if isinstance(where, int) else None
+        if stage is not None and _serves_everyone(stage) and _against_control(criterion):
+            yield (
+                path,
+                f"'{criterion}' compares with the control, but at 100% everyone has the new "
+                "version and there is no control left: use an absolute threshold "
+                "(e.g. 'error_rate < 1%') or judge it in an earlier stage",
+            )
+            continue
         if isinstance(criterion, NoRegression):
             continue
         if criterion.unit == "ms" and kind != "latency":
@@ -349,6 +366,14 @@ def _final_audience(plan: Plan) -> Iterator[Finding]:
 
 def _pct(value: float) -> str:
     return f"{value:g}%"
+
+
+def _against_control(criterion: Criterion) -> bool:
+    return isinstance(criterion, RelativeToControl | NoRegression)
+
+
+def _serves_everyone(stage: Stage) -> bool:
+    return stage.audience.segment is None and stage.audience.percent == 100
 
 
 def _stage_durations(plan: Plan) -> Iterator[Finding]:
