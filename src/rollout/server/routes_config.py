@@ -23,17 +23,14 @@ one last sent are never sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import StreamingResponse
 
 from rollout.flags import FlagConfig
 from rollout.server._headers import etag, etag_matches, parse_version_tag
-from rollout.server.broadcast import Subscription, SubscriptionClosed
+from rollout.server._sse import FRAMES, ConfigStream, retry_block
 from rollout.server.context import ServerContext
-from rollout.server.flag_service import ConfigDocument
 from rollout.server.routes_flags import EnvPath
 from rollout.server.schemas import ErrorBody, ValidationErrorBody
 
@@ -41,11 +38,6 @@ router = APIRouter(prefix="/api/v1", tags=["sdk"])
 
 _JSON = "application/json"
 _NO_STORE = {"Cache-Control": "no-cache"}
-
-
-def sse_event(document: ConfigDocument) -> str:
-    """One config event in SSE framing (the JSON has no line breaks, so one ``data`` line)."""
-    return f"id: {document.version}\nevent: config\ndata: {document.json}\n\n"
 
 
 @router.get(
@@ -84,7 +76,7 @@ def get_config(
 @router.get(
     "/environments/{environment}/stream",
     summary="Stream config versions (SSE)",
-    response_class=StreamingResponse,
+    response_class=Response,  # for the docs only: the route returns a ConfigStream
     responses={
         200: {
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
@@ -99,41 +91,19 @@ async def stream_config(
     environment: EnvPath,
     request: Request,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> StreamingResponse:
+) -> ConfigStream:
     """Server-sent events: the current config on connect (unless `Last-Event-ID` is current),
     then the full config on every new version, and a keep-alive comment when idle."""
     ctx: ServerContext = request.app.state.rollout
-    subscription = ctx.broadcaster.subscribe(environment)
+    subscription = ctx.broadcaster.subscribe(environment, keepalive_seconds=ctx.keepalive_seconds)
     try:
         document = await asyncio.to_thread(ctx.service.config_document, environment)
     except BaseException:
         subscription.close()
         raise
     ctx.broadcaster.publish(document)  # others may not have this version yet either
-    events = _events(ctx, subscription, document, parse_version_tag(last_event_id))
+    head = retry_block(ctx.retry_ms)
+    if parse_version_tag(last_event_id) != document.version:
+        head += FRAMES.frame(document)
     headers = {**_NO_STORE, "X-Accel-Buffering": "no"}  # no proxy buffering of the stream
-    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
-
-
-async def _events(
-    ctx: ServerContext,
-    subscription: Subscription,
-    current: ConfigDocument,
-    last_event_id: int | None,
-) -> AsyncIterator[str]:
-    try:
-        head = f"retry: {ctx.retry_ms}\n\n"
-        yield head if last_event_id == current.version else head + sse_event(current)
-        sent = current.version
-        while True:
-            try:
-                document = await subscription.next(ctx.keepalive_seconds)
-            except SubscriptionClosed:
-                return
-            if document is None:
-                yield ": keep-alive\n\n"
-            elif document.version > sent:
-                yield sse_event(document)
-                sent = document.version
-    finally:
-        subscription.close()
+    return ConfigStream(subscription, head=head, sent=document.version, headers=headers)
