@@ -16,6 +16,7 @@ from rollout.engine import (
     SetTraffic,
     Status,
 )
+from rollout.plan.model import Plan
 
 
 def test_canary_walks_every_stage_to_success() -> None:
@@ -78,8 +79,39 @@ def test_feature_flag_strategy_opens_a_segment_only_stage_to_its_segment() -> No
     data["stages"][0]["success"] = []
     sim = Sim(load(data))
     assert sim.run().status is Status.SUCCEEDED
-    first = next(a for a in sim.of(SetFlag) if a.environment == "production")
-    assert (first.percent, first.segment) == (0.0, "internal-staff")
+    ramps = [
+        (a.percent, a.segment, a.segment_percent)
+        for a in sim.of(SetFlag)
+        if a.environment == "production"
+    ]
+    # All of the segment and nobody else, then a share of everyone: the rule is replaced.
+    assert ramps == [(0.0, "internal-staff", 100.0), (50.0, None, 100.0), (100.0, None, 100.0)]
+    assert sim.said("flag new-checkout on for segment internal-staff only; baking for 10m")
+    assert sim.said("moving to stage 2 (Limited Release) at 50%")
+
+
+def test_a_stage_opens_to_a_share_of_a_segment_through_the_canary_router() -> None:
+    data = plan_data("canary")
+    data["stages"][1]["audience"] = {"segment": "beta", "percent": 20}
+    sim = Sim(load(data))
+    assert sim.run().status is Status.SUCCEEDED
+    moves = [(a.percent, a.segment, a.segment_percent) for a in sim.of(SetTraffic)]
+    assert moves[2] == (0.0, "beta", 20.0)
+    assert moves[3] == (100.0, None, 100.0)
+    assert sim.said("moving to stage 2 (Limited Release) for 20% of segment beta")
+    assert sim.said("2.0 for 20% of segment beta only; baking for 30m")
+    described = sim.of(SetTraffic)[2].description
+    assert described == "send 20% of segment beta in production to the new version"
+
+
+def test_blue_green_stages_do_not_pick_a_segment() -> None:
+    # The plan's cross-checks refuse this plan; the engine still moves no segment for it.
+    data = plan_data("blue-green")
+    data["stages"][0]["audience"] = {"segment": "internal-staff"}
+    data["stages"][0]["success"] = []
+    sim = Sim(Plan.model_validate(data))
+    assert sim.run().status is Status.SUCCEEDED
+    assert {a.segment for a in sim.of(SetTraffic)} == {None}
 
 
 def test_blue_green_brings_up_the_idle_colour_checks_it_then_switches_once() -> None:

@@ -24,7 +24,7 @@ from rollout.engine._judging import (
 from rollout.engine._moves import start_observing, start_stage, start_validation
 from rollout.engine._rollback import fire, hold_failure
 from rollout.engine._tick import Progress, Tick
-from rollout.engine._words import attempts, percent, seconds, stage_label
+from rollout.engine._words import attempts, audience, percent, seconds, stage_label
 from rollout.engine.actions import Deploy, RunCheck
 from rollout.engine.state import Status
 
@@ -50,27 +50,37 @@ def hold_limit(duration: float, interval: float) -> float:
 
 
 def ramping(t: Tick) -> bool:
-    """Move the audience to the stage's share; outside staged environments, straight to where
-    the rollout ends (:func:`_strategy.final_share`)."""
+    """Move the audience to the stage's; outside staged environments, straight to where the
+    rollout ends (:func:`_strategy.final_share`).
+
+    A canary or feature-flag stage that names a segment opens the new version to that segment
+    only: all its members, or the stage's percentage of them; nobody else (the share of
+    everyone is 0 then). Blue-green and rolling stages cannot pick people, so their segment
+    moves nothing (the plan's cross-checks reject it where traffic is really moved)."""
     env = t.environment
+    kind = t.plan.strategy.type
+    segment: str | None = None
+    within = 100.0
     if t.staged:
         stage = t.stage
         share = stage.audience.percent
-        if share is None:  # a segment-only stage keeps the share it had
+        flag = t.plan.stage_flag(stage)
+        if stage.audience.segment is not None and kind in _strategy.SEGMENT_STRATEGIES:
+            segment, within = stage.audience.segment, share if share is not None else 100.0
+            share = 0.0
+        elif share is None:  # a segment-only stage that cannot pick people keeps its share
             share = t.state.traffic_percent
-        segment, flag = stage.audience.segment, t.plan.stage_flag(stage)
         place = f"{env.name}/stage-{t.state.stage_index + 1}"
     else:
-        share, segment, flag = _strategy.final_share(t.plan), None, t.plan.strategy.flag
+        share, flag = _strategy.final_share(t.plan), t.plan.strategy.flag
         place = f"{env.name}/full"
-    kind = t.plan.strategy.type
     if kind == "rolling":
         progress = _roll(t, share, place)
     elif kind == "blue-green":
         progress = _switch(t, place)
     else:
         step = f"{place}/{'flag' if kind == 'feature-flag' else 'traffic'}"
-        progress = _set(t, step, share, segment, flag)
+        progress = _set(t, step, share, flag, segment=segment, within=within)
     if progress is None or progress is Progress.GAVE_UP:
         return True  # the step already paused or rolled the rollout back, and said why
     if progress is Progress.WAITING:
@@ -86,7 +96,15 @@ def ramping(t: Tick) -> bool:
     )
 
 
-def _set(t: Tick, step: str, share: float, segment: str | None, flag: str | None) -> Progress:
+def _set(
+    t: Tick,
+    step: str,
+    share: float,
+    flag: str | None,
+    *,
+    segment: str | None = None,
+    within: float = 100.0,
+) -> Progress:
     progress = t.run(
         step,
         TRAFFIC_RETRIES,
@@ -98,13 +116,15 @@ def _set(t: Tick, step: str, share: float, segment: str | None, flag: str | None
             attempt=attempt,
             share=share,
             segment=segment,
+            segment_percent=within,
             flag=flag,
         ),
     )
     if progress is Progress.DONE:
         t.update(traffic_percent=share)
     elif progress is Progress.GAVE_UP:
-        _failed(t, step, f"setting {t.environment.name} to {percent(share)}")
+        target = audience(within, segment) if segment else percent(share)
+        _failed(t, step, f"setting {t.environment.name} to {target}")
     return progress
 
 
@@ -114,7 +134,7 @@ def _switch(t: Tick, place: str) -> Progress:
         return Progress.DONE
     if t.state.traffic_percent >= 100.0:
         return Progress.DONE
-    return _set(t, f"{place}/switch", 100.0, None, t.plan.strategy.flag)
+    return _set(t, f"{place}/switch", 100.0, t.plan.strategy.flag)
 
 
 def _roll(t: Tick, share: float, place: str) -> Progress | None:
@@ -219,11 +239,14 @@ def _audience_words(t: Tick) -> str:
     if kind == "blue-green":
         return f"all traffic switched to {t.state.version}"
     segment = t.stage.audience.segment if t.staged else None
-    who = f" (segment {segment})" if segment else ""
+    if segment is not None:
+        share = f"{audience(t.stage.audience.percent, segment)} only"
     if kind == "feature-flag":
         flag = t.plan.stage_flag(t.stage) if t.staged else t.plan.strategy.flag
-        return f"flag {flag} on for {share}{who}"
-    return f"{share} of traffic{who} on {t.state.version}"
+        return f"flag {flag} on for {share}"
+    if segment is not None:
+        return f"{t.state.version} for {share}"
+    return f"{share} of traffic on {t.state.version}"
 
 
 # --------------------------------------------------------------------------- observing
@@ -317,8 +340,10 @@ def _passed(t: Tick, reason: str) -> bool:
     nxt = t.state.stage_index + 1
     env = t.environment.name
     if nxt < len(t.plan.stages):
-        share = t.plan.stages[nxt].audience.percent
-        at = f" at {percent(share)}" if share is not None else ""
+        who = t.plan.stages[nxt].audience
+        at = f" at {percent(who.percent)}" if who.percent is not None else ""
+        if who.segment is not None and t.plan.strategy.type in _strategy.SEGMENT_STRATEGIES:
+            at = f" for {audience(who.percent, who.segment)}"
         full = f"{reason}; moving to {stage_label(t.plan, nxt)}{at}"
         t.notify("stage_passed", full)
         return start_stage(t, nxt, full)

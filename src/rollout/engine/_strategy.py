@@ -2,9 +2,11 @@
 
 - canary: the router sends the stage's percentage of traffic to the new version.
 - feature-flag: the stage's flag is switched on for the stage's percentage of subjects.
+- canary and feature-flag stages that name a segment open the new version to that segment's
+  members only (all of them, or the stage's percentage of them); that needs the flag router.
 - blue-green: the idle colour is brought up and checked on preview; all traffic switches at once
   at the *switch stage* (the first stage whose audience is 100 %, else the last stage). Earlier
-  stages watch the preview audience (their segment), with no production traffic.
+  stages watch the preview, with no production traffic.
 - rolling: the stage's percentage is the share of instances running the new version; instances
   are replaced in plan order, ``batch_size`` at a time, with a health check after each batch.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from rollout.engine._words import percent
+from rollout.engine._words import audience, percent
 from rollout.engine.actions import CheckPurpose, Deploy, RunCheck, SetFlag, SetTraffic
 from rollout.plan.model import (
     Check,
@@ -23,6 +25,9 @@ from rollout.plan.model import (
     Plan,
     Router,
 )
+
+SEGMENT_STRATEGIES = frozenset({"canary", "feature-flag"})
+"""Strategies whose stages can open the new version to a segment (through a flag)."""
 
 DEPLOY_RETRIES = 1
 """A deploy command (an environment's, or a rolling batch's) is tried twice before the rollout
@@ -76,33 +81,38 @@ def traffic_action(
     share: float,
     segment: str | None,
     flag: str | None,
+    segment_percent: float = 100.0,
 ) -> SetTraffic | SetFlag:
     """Set the new version's share of ``env`` to ``share`` %: through the flag (feature-flag
-    strategy) or through the environment's router (every other strategy)."""
+    strategy) or through the environment's router (every other strategy). With a ``segment``,
+    the new version goes to ``segment_percent`` % of its members and ``share`` (0) of everyone
+    else."""
+    who = audience(segment_percent, segment) if segment else percent(share)
     if plan.strategy.type == "feature-flag":
         key = flag or plan.strategy.flag or ""
         return SetFlag(
             rollout_id=rollout_id,
             step=step,
             attempt=attempt,
-            description=f"roll flag {key} out to {percent(share)} in {env.name}"
-            + (f" (segment {segment})" if segment else ""),
+            description=f"roll flag {key} out to {who} in {env.name}",
             environment=env.name,
             flag=key,
             percent=share,
             enabled=True,
             segment=segment,
+            segment_percent=segment_percent,
         )
+    target = f"{who} of {env.name} traffic" if segment is None else f"{who} in {env.name}"
     return SetTraffic(
         rollout_id=rollout_id,
         step=step,
         attempt=attempt,
-        description=f"send {percent(share)} of {env.name} traffic to the new version"
-        + (f" (segment {segment})" if segment else ""),
+        description=f"send {target} to the new version",
         environment=env.name,
         percent=share,
         router=router(plan, env),
         segment=segment,
+        segment_percent=segment_percent,
     )
 
 

@@ -6,6 +6,8 @@
 ('1h30m', '0s')
 >>> attempts(1), attempts(3)
 ('1 attempt', '3 attempts')
+>>> audience(25.0, None), audience(None, "internal-staff"), audience(5.0, "beta")
+('25%', 'segment internal-staff', '5% of segment beta')
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ def percent(value: float) -> str:
 def seconds(value: float) -> str:
     """A duration in words, to the second (reasons need no milliseconds)."""
     return format_duration(float(round(max(0.0, value))))
+
+
+def audience(share: float | None, segment: str | None) -> str:
+    """Who a stage opens the new version to: a share of everyone, a segment, or a share of a
+    segment (``share`` in percent; None or 100 with a segment means all its members)."""
+    if segment is None:
+        return percent(share if share is not None else 0.0)
+    if share is None or share >= 100.0:
+        return f"segment {segment}"
+    return f"{percent(share)} of segment {segment}"
 
 
 def attempts(count: int) -> str:

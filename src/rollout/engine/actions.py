@@ -137,19 +137,25 @@ class Migrate(Action):
 @dataclass(frozen=True, kw_only=True)
 class SetTraffic(Action):
     """Send ``percent`` % of ``environment``'s traffic to the new version through ``router``
-    (0 sends everyone back to the old version; 100 is a blue-green switch)."""
+    (0 sends everyone back to the old version; 100 is a blue-green switch).
+
+    With a ``segment`` (a stage's audience), the new version goes to ``segment_percent`` % of
+    the segment's members and to nobody else: ``percent`` is then 0, the share of everyone
+    outside it. Only the flag router can pick people that way."""
 
     kind: ClassVar[str] = "set_traffic"
     environment: str
     percent: float
     router: Router | None
     segment: str | None = None
+    segment_percent: float = 100.0
 
 
 @dataclass(frozen=True, kw_only=True)
 class SetFlag(Action):
     """Set ``flag`` in ``environment``: its rollout ``percent`` and/or whether it is
-    ``enabled``; ``segment`` (when given) is the audience the stage opens it to."""
+    ``enabled``. With a ``segment`` (a stage's audience), the flag serves the new version to
+    ``segment_percent`` % of the segment's members and to nobody else (``percent`` is 0)."""
 
     kind: ClassVar[str] = "set_flag"
     environment: str
@@ -157,6 +163,7 @@ class SetFlag(Action):
     percent: float | None = None
     enabled: bool | None = None
     segment: str | None = None
+    segment_percent: float = 100.0
 
 
 @dataclass(frozen=True, kw_only=True)

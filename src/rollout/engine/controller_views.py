@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from rollout.engine._strategy import SEGMENT_STRATEGIES
+from rollout.engine._words import audience
 from rollout.engine.runner_store import CriterionView, StoredRollout, engine_state, load_stored
 from rollout.engine.state import Outcome, RolloutState, Status
 from rollout.plan.model import Plan
@@ -26,9 +28,12 @@ class RolloutView:
     """A rollout for status displays: where it is, what is judged, what happened last.
 
     ``environment``/``stage`` are names ('' when none applies); numbers are 1-based with
-    their counts; ``audience_percent`` is the new version's share now; ``time_left`` is the
-    seconds left of ``waiting_for`` (the bake, the validation window or the approval
-    timeout), None when nothing is timed; ``criteria`` the verdicts judged at ``judged_at``.
+    their counts; ``audience_percent`` is the new version's share of everyone now;
+    ``time_left`` is the seconds left of ``waiting_for`` (the bake, the validation window or
+    the approval timeout), None when nothing is timed; ``criteria`` the verdicts judged at
+    ``judged_at``. While a stage opens the new version to a segment, ``audience_segment``
+    names it and ``segment_percent`` is the share of its members served (``audience_percent``
+    is then 0: nobody outside the segment has it); both are None otherwise.
     """
 
     id: str
@@ -54,6 +59,8 @@ class RolloutView:
     metrics_problem: str
     controller: str | None
     last_events: tuple[EventRecord, ...]
+    audience_segment: str | None = None
+    segment_percent: float | None = None
 
 
 def rollout_status(
@@ -82,6 +89,7 @@ def _view(stored: StoredRollout, now: float) -> RolloutView:
     env = plan.environments[state.env_index]
     in_stage = started and plan.is_staged(env) and status in (Status.RAMPING, Status.OBSERVING)
     left, what = _time_left(plan, state, status, now)
+    segment, within = _segment(plan, state) if in_stage else (None, None)
     return RolloutView(
         id=record.id,
         name=record.name,
@@ -106,6 +114,8 @@ def _view(stored: StoredRollout, now: float) -> RolloutView:
         metrics_problem=shell.metrics_problem,
         controller=record.lease_owner if not record.terminal else None,
         last_events=(),
+        audience_segment=segment,
+        segment_percent=within,
     )
 
 
@@ -188,6 +198,15 @@ _WORDS = {
 }
 
 
+def _segment(plan: Plan, state: RolloutState) -> tuple[str | None, float | None]:
+    """The segment the current stage opens the new version to, with the share of its
+    members; (None, None) when the stage has none or the strategy cannot pick people."""
+    audience = plan.stages[state.stage_index].audience
+    if audience.segment is None or plan.strategy.type not in SEGMENT_STRATEGIES:
+        return None, None
+    return audience.segment, 100.0 if audience.percent is None else audience.percent
+
+
 def _environment_words(plan: Plan, state: RolloutState, index: int) -> str:
     if state.status in (Status.PENDING, Status.GATING) or index > state.env_index:
         return "not started"
@@ -201,7 +220,9 @@ def _environment_words(plan: Plan, state: RolloutState, index: int) -> str:
         plan.environments[index]
     ):
         stage = plan.stages[state.stage_index]
-        words += f": stage {state.stage_index + 1} ({stage.name}) at {state.traffic_percent:g}%"
+        segment, within = _segment(plan, state)
+        who = audience(within, segment) if segment else audience(state.traffic_percent, None)
+        words += f": stage {state.stage_index + 1} ({stage.name}) at {who}"
     return words
 
 
