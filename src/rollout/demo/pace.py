@@ -55,7 +55,7 @@ FAST = Pace(
     rate=360.0,
     users=1500,
     controller_interval=0.5,
-    stage_seconds=(12.0, 8.0, 3.0),
+    stage_seconds=(12.0, 10.0, 3.0),
     interval=1.0,
     validation_window=4.0,
 )
@@ -74,7 +74,7 @@ def paced_plan(text: str, pace: Pace, filename: str = "demo.yaml") -> tuple[str,
 
     >>> text, plan = paced_plan(default_plan_path().read_text(), FAST)
     >>> [stage.duration for stage in plan.stages], plan.monitoring.interval
-    ([12.0, 8.0, 3.0], 1.0)
+    ([12.0, 10.0, 3.0], 1.0)
     """
     plan = load_plan_text(text, filename)
     if pace.stage_seconds is None and pace.interval is None and pace.validation_window is None:

@@ -9,7 +9,7 @@ runs each visit as a real sequence of HTTP requests with short pauses in between
 3. the checkout page (85 % of carts);
 4. place the order (80 % of those who saw the checkout page).
 
-A 5xx ends the visit (the shopper gives up). That is 3.5 requests a visit on average, 2.5 of
+A 5xx ends the visit (the shopper gives up). That is 3.8 requests a visit on average, 2.5 of
 them to the flag-gated checkout. At most ``concurrency`` visits run at once; a visit that
 would exceed it is not started and is counted in ``skipped_visits`` (so a slow shop cannot
 pile up unbounded work). Everything is seeded: the same seed makes the same shoppers choose
@@ -47,7 +47,7 @@ SECOND_PRODUCT = 0.3
 CHECKOUT_SHARE = 0.85
 ORDER_SHARE = 0.80
 REQUESTS_PER_VISIT = 1 + SECOND_PRODUCT + 1 + CHECKOUT_SHARE + CHECKOUT_SHARE * ORDER_SHARE
-"""Requests of an average visit that ends without an error (about 4.03)."""
+"""Requests of an average visit that ends without an error (3.83)."""
 PAUSE = (0.05, 0.35)
 """Seconds a shopper pauses between two pages (uniform)."""
 SKUS = tuple(f"sku-{n:03d}" for n in range(1, 121))
@@ -225,6 +225,13 @@ class TrafficGenerator:
             # The loop may have ended by itself meanwhile (the duration was over).
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(stopping.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.summary()
+
+    def wait(self, timeout: float | None = None) -> TrafficSummary:
+        """Wait (at most ``timeout`` s) for the shoppers to stop by themselves (``duration``)
+        and return the summary."""
         if self._thread is not None:
             self._thread.join(timeout)
         return self.summary()
