@@ -29,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -100,18 +101,23 @@ M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
-class EventsSettings:
-    """How often the events stream looks for new audit events (seconds)."""
+class ApiSettings:
+    """``events_poll_seconds``: how often the events stream looks for new audit events;
+    ``clock``: seconds since the epoch, for the time left in status views (a test replaying a
+    rollout on a fake clock gives the controller's clock here too)."""
 
-    poll_seconds: float = DEFAULT_EVENTS_POLL_SECONDS
+    events_poll_seconds: float = DEFAULT_EVENTS_POLL_SECONDS
+    clock: Callable[[], float] = time.time
 
 
 def install_rollouts_api(
     app: FastAPI, *, events_poll_seconds: float = DEFAULT_EVENTS_POLL_SECONDS
-) -> None:
+) -> ApiSettings:
     """Mount the routes on ``app`` and answer :class:`PlanError` with 422 and
-    :class:`EngineError` with 409. :func:`~rollout.server.app.create_app` calls it."""
-    app.state.rollout_events = EventsSettings(events_poll_seconds)
+    :class:`EngineError` with 409; the settings are ``app.state.rollouts_api``.
+    :func:`~rollout.server.app.create_app` calls it."""
+    settings = ApiSettings(events_poll_seconds)
+    app.state.rollouts_api = settings
     app.include_router(router)
 
     async def plan_invalid(_request: Request, exc: Exception) -> JSONResponse:
@@ -123,6 +129,15 @@ def install_rollouts_api(
 
     app.add_exception_handler(PlanError, plan_invalid)
     app.add_exception_handler(EngineError, not_applicable)
+    return settings
+
+
+def _settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.rollouts_api
+    return settings
+
+
+Settings = Annotated[ApiSettings, Depends(_settings)]
 
 
 # --------------------------------------------------------------------------- secrets
@@ -150,8 +165,10 @@ def _scrubbed(model: M, scrub: Scrubber) -> M:
     return type(model).model_validate(_scrub_json(model.model_dump(mode="json"), scrub))
 
 
-def _status_out(store: Store, record: RolloutRecord, events: int = 8) -> RolloutStatusOut:
-    view = rollout_status(store, record.id, events=events)
+def _status_out(
+    store: Store, record: RolloutRecord, now: float, events: int = 8
+) -> RolloutStatusOut:
+    view = rollout_status(store, record.id, now=now, events=events)
     return _scrubbed(RolloutStatusOut.of(view), _scrubber(record))
 
 
@@ -169,25 +186,31 @@ def _status_out(store: Store, record: RolloutRecord, events: int = 8) -> Rollout
     },
 )
 def start(
-    body: StartRequest, principal: Deployer, ctx: Context, response: Response
+    body: StartRequest,
+    principal: Deployer,
+    ctx: Context,
+    settings: Settings,
+    response: Response,
 ) -> RolloutStatusOut:
     """Validates the plan and creates a rollout of it, started by the caller; a controller
     runs it. The answer is the new rollout's status, with `Location` naming it."""
     record = start_rollout(ctx.store, body.plan, body.version, principal.name)
     response.headers["Location"] = f"{PREFIX}/{record.id}"
-    return _status_out(ctx.store, record)
+    return _status_out(ctx.store, record, settings.clock())
 
 
 @router.get("", summary="List rollouts", response_model=RolloutList, responses=_NOT_FOUND)
 def list_rollouts(
     _principal: Reader,
     ctx: Context,
+    settings: Settings,
     status: Annotated[RolloutStatus | None, Query(description="Only rollouts in it.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 50,
 ) -> RolloutList:
     """Rollouts, newest first, each with its status view (without events)."""
     records = ctx.store.list_rollouts(status, limit=limit)
-    return RolloutList(rollouts=[_status_out(ctx.store, r, events=0) for r in records])
+    now = settings.clock()
+    return RolloutList(rollouts=[_status_out(ctx.store, r, now, events=0) for r in records])
 
 
 @router.get(
@@ -200,11 +223,12 @@ def get_rollout(
     rollout_id: RolloutId,
     _principal: Reader,
     ctx: Context,
+    settings: Settings,
     events: Annotated[int, Query(ge=0, le=200, description="Last audit events to include.")] = 8,
 ) -> RolloutStatusOut:
     """Environment, stage, audience, each criterion's value, verdict and reason, time left,
     and the last audit events."""
-    return _status_out(ctx.store, ctx.store.get_rollout(rollout_id), events)
+    return _status_out(ctx.store, ctx.store.get_rollout(rollout_id), settings.clock(), events)
 
 
 # --------------------------------------------------------------------------- verbs
@@ -432,8 +456,8 @@ async def stream_events(
     if start is None:
         existing = await asyncio.to_thread(ctx.store.list_events, rollout_id)
         start = existing[-1].seq if existing else 0
-    settings: EventsSettings = request.app.state.rollout_events
-    events = _events(ctx, rollout_id, start, _scrubber(record), settings.poll_seconds)
+    settings = _settings(request)
+    events = _events(ctx, rollout_id, start, _scrubber(record), settings.events_poll_seconds)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
