@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Dialect,
     Float,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -101,6 +103,9 @@ class Rollout(Base):
     updated_at: Mapped[datetime]
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
+    # Saved with the state: the runner still has actions of this state to carry out (an ended
+    # rollout's last announcements), so a controller must lease it even though it has ended.
+    pending_work: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class EventChain(Base):

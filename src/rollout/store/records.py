@@ -54,7 +54,8 @@ TERMINAL_STATUSES = frozenset(
 
 @dataclass(frozen=True)
 class RolloutRecord:
-    """One rollout as stored. ``revision`` starts at 1 and grows by one on every state save."""
+    """One rollout as stored. ``revision`` starts at 1 and grows by one on every state save;
+    ``pending_work`` was saved with the state: actions of it are still to be carried out."""
 
     id: str
     name: str
@@ -69,6 +70,7 @@ class RolloutRecord:
     updated_at: datetime
     lease_owner: str | None
     lease_expires_at: datetime | None
+    pending_work: bool = False
 
     @property
     def terminal(self) -> bool:

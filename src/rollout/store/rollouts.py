@@ -7,7 +7,9 @@ otherwise ``Conflict`` (someone else saved first), and nothing is written.
 Leases let several controllers share one database: a controller owns a rollout until
 ``lease_expires_at``; acquiring is a single ``UPDATE ... WHERE lease is free or expired or
 already mine``, which the database runs row by row under a lock, so of two racing controllers
-exactly one gets each rollout. Terminal rollouts are never leased.
+exactly one gets each rollout. Terminal rollouts are not leased, unless the caller asks for
+those whose state was saved with ``pending_work`` (an ended rollout whose last actions, such as
+its final announcements, a controller has yet to carry out).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def _record(row: Rollout) -> RolloutRecord:
         updated_at=row.updated_at,
         lease_owner=row.lease_owner,
         lease_expires_at=row.lease_expires_at,
+        pending_work=row.pending_work,
     )
 
 
@@ -62,9 +65,12 @@ def require_rollout(session: Session, rollout_id: str) -> Rollout:
     return row
 
 
-def _leasable(owner: str, now: datetime) -> ColumnElement[bool]:
+def _leasable(owner: str, now: datetime, include_pending_terminal: bool) -> ColumnElement[bool]:
+    active: ColumnElement[bool] = Rollout.status.not_in([s.value for s in TERMINAL_STATUSES])
+    if include_pending_terminal:
+        active = or_(active, Rollout.pending_work.is_(True))
     return and_(
-        Rollout.status.not_in([s.value for s in TERMINAL_STATUSES]),
+        active,
         or_(
             Rollout.lease_expires_at.is_(None),
             Rollout.lease_expires_at < now,
@@ -157,9 +163,11 @@ class RolloutsMixin(StoreBase):
         events: Sequence[NewEvent] = (),
         *,
         lease_owner: str | None = None,
+        pending_work: bool = False,
     ) -> RolloutRecord:
         """Save the engine's new state and its events atomically; returns the new record
-        (``revision == expected_revision + 1``).
+        (``revision == expected_revision + 1``). ``pending_work`` says the state holds actions
+        still to be carried out (see :meth:`acquire_lease`).
 
         Raises ``Conflict`` when the stored revision is not ``expected_revision``, ``NotFound``
         for an unknown rollout and, when ``lease_owner`` is given, ``LeaseLost`` unless that
@@ -178,6 +186,7 @@ class RolloutsMixin(StoreBase):
                 state_json=json_object(state_json, "state_json"),
                 revision=Rollout.revision + 1,
                 updated_at=now,
+                pending_work=pending_work,
             )
             .returning(Rollout)
             .execution_options(populate_existing=True)
@@ -209,9 +218,12 @@ class RolloutsMixin(StoreBase):
         now: datetime | None = None,
         *,
         limit: int | None = None,
+        include_pending_terminal: bool = False,
     ) -> list[str]:
         """Lease one rollout, or with ``rollout_id=None`` every free non-terminal rollout, to
         ``owner`` until ``now + ttl_seconds``; returns the ids ``owner`` now holds, sorted.
+        ``include_pending_terminal`` adds the ended rollouts saved with ``pending_work`` (a
+        controller died before carrying out their last actions).
 
         A lease is free when there is none, it has expired (``lease_expires_at < now``) or it
         is ``owner``'s own (re-acquiring extends it). ``limit`` caps how many rollouts ``owner``
@@ -222,7 +234,7 @@ class RolloutsMixin(StoreBase):
         """
         when = self._now(now)
         ttl = _check_ttl(ttl_seconds)
-        condition = _leasable(owner, when)
+        condition = _leasable(owner, when, include_pending_terminal)
         if rollout_id is not None:
             condition = and_(condition, Rollout.id == rollout_id)
         if limit is not None:
