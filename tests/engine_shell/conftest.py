@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from shell_plans import FakeClock, write_scripts
+from shell_worker import Worker
 
 from rollout.engine.controller import Controller
 from rollout.providers.migrations import scratch_database
@@ -53,3 +54,11 @@ def make_controller(store: Store, clock: FakeClock) -> Callable[..., Controller]
         return Controller(store, owner=owner, clock=clock, **options)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[Worker]:
+    """The fork server for controllers that are killed and restarted (one per module)."""
+    server = Worker()
+    yield server
+    server.close()

@@ -1,5 +1,6 @@
 """A webhook receiver on a free loopback port for Apprise ``json://`` channels: it keeps every
-JSON body it is sent (``{"version", "title", "message", "type", ...}``)."""
+JSON body it is sent (``{"version", "title", "message", "type", ...}``) and, for signed
+channels, the delivery's idempotency key (the ``X-Rollout-Delivery`` header)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 class Inbox:
     port: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def channel(self, path: str = "/hook") -> str:
@@ -24,6 +26,14 @@ class Inbox:
     def bodies(self) -> list[str]:
         with self.lock:
             return [str(m.get("message", "")) for m in self.messages]
+
+    def keyed(self) -> list[tuple[str, str]]:
+        """``(idempotency key, message)`` of every delivery, in the order they came."""
+        with self.lock:
+            return [
+                (key, str(m.get("message", "")))
+                for key, m in zip(self.deliveries, self.messages, strict=True)
+            ]
 
 
 @contextmanager
@@ -38,6 +48,7 @@ def inbox() -> Iterator[Inbox]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with box.lock:
                 box.messages.append(json.loads(body))
+                box.deliveries.append(self.headers.get("X-Rollout-Delivery") or "")
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -17,7 +17,6 @@ end as an uninterrupted run does, with:
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -25,12 +24,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from shell_plans import START, ledger, step_of, write_plan, write_scripts
+from shell_worker import Worker
 
 from rollout.engine.controller import start_rollout
 from rollout.engine.runner import CRASH_ENV
@@ -68,40 +67,6 @@ validation:
   smoke: [{{name: smoke, run: "./ledger.sh smoke-$ROLLOUT_ENVIRONMENT"}}]
   key_flows: [{{name: buy one item, run: ./ledger.sh flow}}]
 """
-
-
-class Worker:
-    """The fork server (``shell_crash_worker.py``) in a subprocess."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "shell_crash_worker.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={k: v for k, v in os.environ.items() if k != CRASH_ENV},
-        )
-
-    def run(self, **request: object) -> dict[str, int]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        answer = self.process.stdout.readline()
-        assert answer, "the fork server died"
-        result: dict[str, int] = json.loads(answer)
-        return result
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(30)
-
-
-@pytest.fixture(scope="module")
-def worker() -> Iterator[Worker]:
-    server = Worker()
-    yield server
-    server.close()
 
 
 @dataclass

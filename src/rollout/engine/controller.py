@@ -117,7 +117,11 @@ class Controller:
         """One tick of every rollout this controller can lease; ``now`` fixes the time."""
         try:
             held = self.store.acquire_lease(
-                None, self.owner, self.lease_ttl, limit=self.max_rollouts
+                None,
+                self.owner,
+                self.lease_ttl,
+                limit=self.max_rollouts,
+                include_pending_terminal=True,
             )
         except StoreError as exc:
             log.warning("could not lease rollouts: %s", exc)

@@ -18,7 +18,10 @@ any of them runs, and each runs only after its intent is recorded. After a crash
 controller finds them pending: a key DONE or FAILED is fed back as it ended; a key with an
 intent but no end, or with no intent yet, is run (again). So a command may run twice with the
 same ``ROLLOUT_IDEMPOTENCY_KEY`` (it must be idempotent by that key), never with two keys for
-one attempt; traffic and flag actions are set-to-value.
+one attempt; traffic and flag actions are set-to-value. The state that ends a rollout is saved
+with its last actions (the final announcements) pending and ``pending_work`` set, so a
+controller that dies before sending them leaves them to the next one, which leases ended
+rollouts with pending work too.
 
 How the state is stored (the engine's plus the runner's own) is in
 :mod:`rollout.engine.runner_store`; the lease kept while actions run in
@@ -247,8 +250,13 @@ class Runner:
             state_json(after, shell),
             self._events(state, after, decision.reasons, stored.shell.metrics_problem, problem),
             lease_owner=self.owner,
+            # An ended rollout with actions left (its last announcements) stays leasable, so
+            # the next controller sends them if this one dies before it does.
+            pending_work=bool(shell.pending),
         )
         crash_point("save")
+        if after.status.terminal and shell.pending:
+            crash_point("final")
         return 1, bool(decision.actions), saved
 
     def _events(
