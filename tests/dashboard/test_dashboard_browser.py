@@ -119,7 +119,10 @@ def test_a_rollout_watched_approved_and_finished_in_the_browser(
                 re.compile("inconclusive|pass")
             )
             page.screenshot(path=SHOTS / "03-rollout-observing.png", full_page=True)
-            page.locator(".criterion").first.screenshot(path=SHOTS / "03-criterion-chart.png")
+            # (clipped from the page: the live update may swap the card in the meantime)
+            card = page.locator(".criterion").first.bounding_box()
+            assert card is not None
+            page.screenshot(path=SHOTS / "03-criterion-chart.png", clip=card, full_page=True)
 
             expect(status).to_have_text("succeeded", timeout=WAIT_MS * 2)
             expect(page.get_by_text("erin approved production: checked the staging numbers"))

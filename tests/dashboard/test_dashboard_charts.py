@@ -54,3 +54,30 @@ def test_a_slow_source_leaves_the_page_without_charts_and_is_measured_once(
     assert cache.charts(store, stored, state, wait=10) is drawn
     assert cache.charts(store, stored, state) is drawn
     assert len(calls) == 1
+
+
+def test_a_quick_measurement_is_shown_at_once_and_kept(
+    store: Store, observing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn = Charts({}, "drawn")
+    calls = []
+
+    def quick(*_args: object) -> Charts:
+        calls.append(1)
+        return drawn
+
+    monkeypatch.setattr(charts_module, "measure_charts", quick)
+    cache = ChartCache(wait=5)
+    stored = load_stored(store.get_rollout(observing))
+    state = engine_state(stored)
+    answers: list[Charts] = []
+    # In a thread with a bound: a measurement done before its callback is added must not
+    # leave the page waiting on the cache's own lock.
+    asking = threading.Thread(
+        target=lambda: answers.append(cache.charts(store, stored, state)), daemon=True
+    )
+    asking.start()
+    asking.join(10)
+    assert answers == [drawn]
+    assert cache.charts(store, stored, state) is drawn
+    assert len(calls) == 1

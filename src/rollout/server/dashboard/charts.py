@@ -164,10 +164,13 @@ class ChartCache:
                 self._kept.move_to_end(key)
                 return found
             future = self._measuring.get(key)
+            started = future is None
             if future is None:
                 future = self._pool.submit(_measure, store, stored, state)
                 self._measuring[key] = future
-                future.add_done_callback(lambda done: self._keep(key, done))
+        if started:
+            # Outside the lock: a measurement already done runs the callback right here.
+            future.add_done_callback(lambda done: self._keep(key, done))
         try:
             return future.result(timeout=self._wait if wait is None else wait)
         except TimeoutError:

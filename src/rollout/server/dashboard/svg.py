@@ -56,9 +56,9 @@ def nice_step(span: float, ticks: int = 4) -> float:
     >>> nice_step(0.02), nice_step(480), nice_step(7)
     (0.005, 200.0, 2.0)
     """
-    if span <= 0 or not math.isfinite(span):
-        return 1.0
     raw = span / ticks
+    if not (raw > 0 and math.isfinite(raw)):  # (so small it underflows, or not a span at all)
+        return 1.0
     power = 10.0 ** math.floor(math.log10(raw))
     for factor in (1.0, 2.0, 5.0, 10.0):
         if raw <= factor * power * (1 + 1e-9):
