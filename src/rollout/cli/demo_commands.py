@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -23,14 +25,22 @@ FAILURE = 1
 INTERRUPTED = 130
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM stops the demo like Ctrl-C does: everything it started is stopped first."""
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While the demo runs, SIGTERM stops it like Ctrl-C does: everything it started is
+    stopped first. The previous handler comes back afterwards."""
 
     def interrupt(_number: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command(
@@ -95,12 +105,12 @@ def demo(
         raise PlanError(
             [Problem(str(chosen), 0, 0, "", "no such file: pass the demo plan with --plan")]
         )
-    _stop_on_sigterm()
     interactive = console.is_terminal if live is None else live
     watcher: Watcher = LiveView(console) if interactive else LogView(console)
     settings = DemoSettings(chosen, FAST if fast else STANDARD, seed=seed, workdir=workdir)
+    demo_run = Demo(settings, watcher)  # reads the plan: its mistakes stop us here
     try:
-        with Demo(settings, watcher) as running:
+        with _sigterm_interrupts(), demo_run as running:
             try:
                 report = running.run()
             finally:

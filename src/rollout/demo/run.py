@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fastapi import FastAPI
+import httpx
 
 from rollout.demo.behaviour import Quality
 from rollout.demo.conversions import SHOP_ENV
@@ -219,7 +219,7 @@ class Demo:
         address = server.url.removeprefix("http://")
         os.environ[PYTHON_ENV] = sys.executable
         os.environ[INBOX_ENV] = address
-        self.dashboard_url = server.url + ("/" if _has_dashboard(app) else "/docs")
+        self.dashboard_url = server.url + ("/" if _has_dashboard(server.url) else "/docs")
 
     @property
     def store(self) -> Store:
@@ -422,5 +422,9 @@ def _empty_traffic(at: float) -> TrafficSummary:
     return TrafficSummary(at, at, 0, 0, 0, 0, frozenset())
 
 
-def _has_dashboard(app: FastAPI) -> bool:
-    return any(getattr(route, "path", None) == "/" for route in app.routes)
+def _has_dashboard(url: str) -> bool:
+    """Whether the server at ``url`` serves the dashboard (else its API docs are shown)."""
+    try:
+        return httpx.get(url + "/", timeout=5.0).status_code == 200
+    except httpx.HTTPError:
+        return False
