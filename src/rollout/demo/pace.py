@@ -3,11 +3,12 @@
 The standard pace runs ``examples/demo.yaml`` as written (stages of 20 s judged every 2 s,
 10 s of validation) under about 200 requests a second. The fast pace, for tests and CI, keeps
 every stage, audience and criterion and shortens the times; it sends more traffic instead, so
-each stage still gathers the data its criteria need before it ends. The binding need is the
-first stage: at 10 % the canary must serve 200 checkout requests, so with 360 requests a second
-(about 70 % of them to the checkout) it needs about 8 s, plus a second or two of telemetry
-delay. A stage short of data when its time is up holds until the data are in (up to twice its
-time), so a slower machine makes the demo longer, not wrong.
+each stage still gathers the data its criteria need before it ends. The binding needs: at 10 %
+the canary must serve 200 checkout requests, which with 360 requests a second (about 70 % of
+them to the checkout) takes about 8 s plus a second or two of telemetry delay; a p99 compared
+with the control's needs 1,000 earlier control requests, which at 50 % takes about 9 s. A
+stage short of data when its time is up holds until the data are in (up to twice its time),
+so a slower machine makes the demo longer, not wrong.
 
 Both paces are fixed numbers, not tuned to one seed: ``rollout demo --seed N`` may be any
 number.

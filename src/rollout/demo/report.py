@@ -5,9 +5,9 @@ Every figure comes from what happened: the shoppers' own tally of the answers th
 rollout's audit trail. Times are epoch seconds.
 
 Worked example of the headline numbers: the bad release was first served at 12:00:03.1; the
-controller decided to roll back at 12:00:17.4 (14.3 s later) and the flag was back at 0 % at
-12:00:17.6; 304 of the 2,716 shoppers who visited met it, and 29 of its 726 answers were
-errors (4.0 %) against 21 of 2,049 (1.0 %) for the current checkout over the same time.
+controller decided to roll back at 12:00:17.6 (14.5 s later) and the flag was back at 0 % at
+12:00:17.8; 98 of the 1,210 shoppers who visited met it, and 14 of its 279 answers were
+errors (5.0 %) against 31 of 3,080 (1.0 %) for the current checkout over the same time.
 """
 
 from __future__ import annotations

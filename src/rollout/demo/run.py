@@ -84,6 +84,7 @@ PHASES = (
 )
 PYTHON_ENV = "ROLLOUT_DEMO_PYTHON"
 INBOX_ENV = "ROLLOUT_DEMO_INBOX"
+_DEMO_VARIABLES = (PYTHON_ENV, INBOX_ENV, SHOP_ENV)
 LINGER_SECONDS = 1.0
 """Shoppers keep shopping this long after a rollout ends (they meet the outcome)."""
 
@@ -217,6 +218,7 @@ class Demo:
         stack.callback(server.stop)
         self._server = server
         address = server.url.removeprefix("http://")
+        stack.callback(_restore_environment, {n: os.environ.get(n) for n in _DEMO_VARIABLES})
         os.environ[PYTHON_ENV] = sys.executable
         os.environ[INBOX_ENV] = address
         self.dashboard_url = server.url + ("/" if _has_dashboard(server.url) else "/docs")
@@ -401,6 +403,14 @@ class Demo:
         rollout_id = chosen[-1].rollout_id
         stored = load_stored(self.store.get_rollout(rollout_id))
         return render_document(stored.plan, rollout_progress(self.store, rollout_id))
+
+
+def _restore_environment(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _moments(events: list[EventRecord]) -> tuple[float | None, float | None]:
