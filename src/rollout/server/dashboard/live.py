@@ -34,7 +34,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from rollout.engine.runner import load_stored
-from rollout.errors import FlagError, NotFound, RolloutError, StoreError
+from rollout.errors import FlagError, NotFound, RolloutError
 from rollout.server.broadcast import Broadcaster, CloseReason, SubscriptionClosed
 from rollout.server.dashboard.access import NotSignedIn, Viewer, viewer_of
 from rollout.server.dashboard.flag_views import flags_page
@@ -133,8 +133,8 @@ async def polled(
             except NotFound:
                 yield "event: gone\ndata: {}\n\n"
                 return
-            except StoreError as exc:
-                log.warning("a live page could not read the store: %s", exc)  # looks again
+            except RolloutError as exc:  # the database, or a rollout it cannot read
+                log.warning("a live page could not be brought up to date: %s", exc)
             if quiet >= board.keepalive_seconds:
                 yield ": keep-alive\n\n"
                 quiet = 0.0

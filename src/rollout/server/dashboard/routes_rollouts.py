@@ -69,6 +69,8 @@ def rollouts(request: Request) -> Response:
         rows = rollout_rows(store, board.clock())
     except StoreError as exc:
         return _store_trouble(board, viewer, exc)
+    except RolloutError as exc:  # a rollout whose stored plan or state cannot be read
+        return board.error(viewer, 500, "The rollouts cannot be listed", str(exc))
     return board.page("rollouts.html", viewer, section="rollouts", rows=rows, since=since)
 
 
