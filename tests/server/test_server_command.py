@@ -15,7 +15,7 @@ from rollout.server.run import bind
 
 
 def test_the_server_serves_and_stops_on_sigterm_with_streams_open(db_file: str) -> None:
-    server = ServerProcess(db_file).wait_serving()
+    server = ServerProcess(db_file, "--no-auth").wait_serving()
     try:
         assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
         reader = SseReader(f"{server.url}/api/v1/environments/production/stream")

@@ -45,7 +45,7 @@ def percent_of(reader: SseReader, version: int, key: str = "checkout") -> float:
 def test_a_change_through_replica_a_reaches_clients_of_replica_b(pg_url: str) -> None:
     # --poll-interval 0: no periodic check, so only NOTIFY can carry changes across.
     with ExitStack() as running:
-        spawned = [ServerProcess(pg_url, "--poll-interval", "0") for _ in range(2)]
+        spawned = [ServerProcess(pg_url, "--poll-interval", "0", "--no-auth") for _ in range(2)]
         for process in spawned:  # both start at once; each is stopped whatever happens
             running.callback(process.stop)
         a, b = (process.wait_serving() for process in spawned)

@@ -29,7 +29,8 @@ class LogLevel(StrEnum):
 
 
 @app.command(
-    help="Serve the flag API, the SSE stream and telemetry intake.\n\n"
+    help="Serve the API, the dashboard, the flag SSE stream and telemetry intake, and run the "
+    "controller that carries rollouts out, all in one process.\n\n"
     "Flags live in the database (default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db). "
     "Several replicas on one PostgreSQL push every change to all their SSE clients through "
     "LISTEN/NOTIFY; set ROLLOUT_FANOUT=redis://... to use Redis pub/sub instead.\n\n"
@@ -73,6 +74,17 @@ def server(
         ),
     ] = 5.0,
     log_level: Annotated[LogLevel, typer.Option(help="Log level.")] = LogLevel.INFO,
+    controller: Annotated[
+        bool,
+        typer.Option(
+            "--controller/--no-controller",
+            help="Run the rollout controller in this process. Turn it off when separate "
+            "`rollout controller` processes carry rollouts out.",
+        ),
+    ] = True,
+    controller_interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between the controller's ticks.")
+    ] = 1.0,
     auth: Annotated[
         bool,
         typer.Option(
@@ -115,9 +127,14 @@ def server(
             poll_seconds=poll_interval,
             auth=auth,
         )
+        if controller:
+            from rollout.engine.controller import attach_to_server
+
+            attach_to_server(application.state.rollout, interval=controller_interval)
         err_console.print(
             f"Rollout {__version__} serving on {url_of(sock)} "
-            f"(database {store.url}, fan-out {feed.name})",
+            f"(database {store.url}, fan-out {feed.name}, "
+            f"controller {'on' if controller else 'off'}; dashboard at {url_of(sock)}/)",
             markup=False,
         )
         _say_how_to_authenticate(store, auth)

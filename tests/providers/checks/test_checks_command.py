@@ -200,9 +200,14 @@ def test_the_rollout_context_and_plan_env_are_in_the_environment(
         "ROLLOUT_STEP": "production/stage-1/check",
         "ROLLOUT_ATTEMPT": "3",
         "ROLLOUT_INSTANCE": "",
-        "PLAN_TOKEN": "token-from-the-controller",
+        # The command got the secret; what we keep of its output has it masked.
+        "PLAN_TOKEN": "****",
         "PLAN_MODE": "strict",
     }
+    check = run_command(
+        'test "$PLAN_TOKEN" = token-from-the-controller', context, timeout=10, env=env
+    )
+    assert check.passed, check.summary
 
 
 def test_an_unset_variable_in_the_plan_env_stops_the_command_before_it_runs(
