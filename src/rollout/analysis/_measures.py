@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rollout.analysis import _format as fmt
 from rollout.analysis.observation import ArmStats, Interval, MetricSpec
@@ -93,62 +95,166 @@ def rate_suffix(spec: MetricSpec) -> str:
     return f" per {fmt.count(COUNT_SCALE)} requests" if spec.kind == "count" else ""
 
 
-class _Running:
-    """One arm's counts added up interval by interval, with a private running sketch."""
+MAX_POINTS = 200
+"""The most points a criterion's chart holds, however long the window: a chart drawn a few
+hundred pixels wide shows no more, and each point costs a figure over the window."""
+
+
+def chart_ends(count: int, most: int = MAX_POINTS) -> tuple[int, ...]:
+    """Which of ``count`` intervals (0-based, oldest first) end a chart point.
+
+    Up to ``most`` intervals, every one. Beyond, the intervals are pooled into ``most``
+    consecutive groups, each drawn at its last interval's end: the first group is the first
+    interval alone and the others hold equally many to within one, so the chart starts and ends
+    where the unpooled one would.
+
+    >>> chart_ends(4)
+    (0, 1, 2, 3)
+    >>> chart_ends(10, most=4)  # groups [0], [1, 2, 3], [4, 5, 6], [7, 8, 9]
+    (0, 3, 6, 9)
+    """
+    if most < 2:
+        raise ValueError(f"a chart needs at least 2 points, not {most}")
+    if count <= most:
+        return tuple(range(count))
+    # (count - 1) / (most - 1) > 1, so the ends strictly increase from 0 to count - 1.
+    return tuple(k * (count - 1) // (most - 1) for k in range(most))
+
+
+@dataclass(frozen=True)
+class Window:
+    """A stage window measured in one pass over its intervals.
+
+    ``canary`` and ``control``: each arm pooled over the whole window, with the fields the
+    metric's kind reads (see :mod:`rollout.analysis.observation`): the latency sketch only for
+    a latency, the sums of values only for a mean; the others are left empty. ``chart``: the
+    arms' figures at each end of :func:`chart_ends`, each over the window from its start up to
+    that time, with no line yet (``threshold`` None); :func:`series` draws the line.
+    """
+
+    canary: ArmStats
+    control: ArmStats
+    chart: tuple[SeriesPoint, ...]
+
+
+class _ExactSum:
+    """A running sum of floats kept exactly as non-overlapping partial sums (Shewchuk,
+    "Adaptive precision floating-point arithmetic", 1997, the method behind ``math.fsum``), so
+    the total read after any interval is the correctly rounded sum so far, the same figure
+    ``math.fsum`` gives on those values."""
+
+    __slots__ = ("_partials",)
 
     def __init__(self) -> None:
-        self.requests = self.errors = self.conversions = self.value_count = self.events = 0
-        self.value_sum = self.value_sum_sq = 0.0
-        self.sketch: LatencySketch | None = None
+        self._partials: list[float] = []
 
-    def add(self, arm: ArmStats) -> ArmStats:
-        """Add ``arm`` and return the total so far (valid until the next call)."""
+    def add(self, x: float) -> None:
+        kept = 0
+        for partial in self._partials:
+            big, small = (x, partial) if abs(x) >= abs(partial) else (partial, x)
+            high = big + small
+            low = small - (high - big)  # the exact rounding error of big + small
+            if low:
+                self._partials[kept] = low
+                kept += 1
+            x = high
+        self._partials[kept:] = [x]
+
+    @property
+    def total(self) -> float:
+        return math.fsum(self._partials)
+
+
+class _Running:
+    """One arm's counts added up interval by interval. Latency sketches are merged into a
+    private sketch only when ``latency`` is set, and the sums of values kept only when
+    ``values`` is set: the other kinds never read them, and merging costs the most."""
+
+    def __init__(self, *, latency: bool, values: bool) -> None:
+        self.requests = self.errors = self.conversions = self.value_count = self.events = 0
+        self.sketch: LatencySketch | None = None
+        self._latency = latency
+        self._sums = (_ExactSum(), _ExactSum()) if values else None
+
+    def add(self, arm: ArmStats) -> None:
         self.requests += arm.requests
         self.errors += arm.errors
         self.conversions += arm.conversions
-        self.value_count += arm.value_count
-        self.value_sum += arm.value_sum
-        self.value_sum_sq += arm.value_sum_sq
         self.events += arm.events
-        if arm.latency is not None:
+        if self._sums is not None:
+            self.value_count += arm.value_count
+            self._sums[0].add(arm.value_sum)
+            self._sums[1].add(arm.value_sum_sq)
+        if self._latency and arm.latency is not None:
             if self.sketch is None:
                 self.sketch = arm.latency.copy()
             else:
                 self.sketch.merge(arm.latency)
+
+    def total(self) -> ArmStats:
+        """The counts so far; its sketch is this object's and keeps growing with ``add``."""
+        sums = (self._sums[0].total, self._sums[1].total) if self._sums is not None else (0, 0)
         return ArmStats(
             self.requests,
             self.errors,
             self.sketch,
             self.conversions,
             self.value_count,
-            self.value_sum,
-            self.value_sum_sq,
+            sums[0],
+            sums[1],
             self.events,
         )
 
 
-def series(
+def measure(
     spec: MetricSpec,
     intervals: Sequence[Interval],
     *,
-    factor: float | None,
-    offset: float,
     per_request: bool = True,
     with_control: bool = True,
-) -> tuple[SeriesPoint, ...]:
-    """Chart points at each interval's end: the canary's and the control's values over the
-    window so far and the line the canary is held to, ``factor * control + offset`` (or the
-    constant ``offset`` when ``factor`` is None)."""
-    canary_total, control_total = _Running(), _Running()
-    points = []
-    for interval in intervals:
-        c = value(spec, canary_total.add(interval.canary), per_request=per_request)
-        b = None
+) -> Window:
+    """Pool both arms over ``intervals`` and take the chart's figures on the way, in one pass.
+
+    A chart point is the figure over the window up to its time (``value(spec, pool(...))`` of
+    the intervals so far, in criterion units; ``per_request`` as in :func:`value`), so pooling
+    intervals into groups (:func:`chart_ends`) leaves every drawn point exactly what it would
+    be unpooled, and the last point is the window's figure the verdict states. Without
+    ``with_control`` the control is neither pooled nor charted (a total count's threshold).
+
+    For example, with errors 10/1,000 then 30/1,000 on the canary, the points read 1% then
+    2%, and ``canary`` holds 40 errors in 2,000 requests.
+    """
+    ends = chart_ends(len(intervals))
+    latency, values = spec.kind == "latency", spec.kind == "mean"
+    canary = _Running(latency=latency, values=values)
+    control = _Running(latency=latency, values=values)
+    chart = []
+    next_end = 0  # the position in ``ends`` of the next interval that ends a point
+    for i, interval in enumerate(intervals):
+        canary.add(interval.canary)
         if with_control:
-            b = value(spec, control_total.add(interval.control), per_request=per_request)
-        if factor is None:
-            line: float | None = offset
-        else:
-            line = factor * b + offset if b is not None else None
-        points.append(SeriesPoint(interval.end, c, b, line))
-    return tuple(points)
+            control.add(interval.control)
+        if ends[next_end] != i:
+            continue
+        next_end = min(next_end + 1, len(ends) - 1)
+        c = value(spec, canary.total(), per_request=per_request)
+        b = value(spec, control.total(), per_request=per_request) if with_control else None
+        chart.append(SeriesPoint(interval.end, c, b, None))
+    return Window(canary.total(), control.total(), tuple(chart))
+
+
+def series(window: Window, *, factor: float | None, offset: float) -> tuple[SeriesPoint, ...]:
+    """The window's chart with the line the canary is held to: ``factor * control + offset``
+    (None where the control has no figure yet), or the constant ``offset`` when ``factor`` is
+    None."""
+    return tuple(
+        SeriesPoint(
+            p.time,
+            p.canary,
+            p.control,
+            offset
+            if factor is None
+            else (factor * p.control + offset if p.control is not None else None),
+        )
+        for p in window.chart
+    )

@@ -47,7 +47,7 @@ from rollout.analysis import _format as fmt
 from rollout.analysis import _measures as m
 from rollout.analysis import _reasons as say
 from rollout.analysis._evidence import Evidence, one_sample, two_sample
-from rollout.analysis.observation import ArmStats, Interval, MetricSeries, MetricSpec, pool
+from rollout.analysis.observation import ArmStats, Interval, MetricSeries, MetricSpec
 from rollout.analysis.sequential import DEFAULT_ALPHA, reference_size
 from rollout.analysis.verdict import (
     CriterionResult,
@@ -229,7 +229,8 @@ canary requests')
 def _threshold(case: _Case, c: Threshold, *, limit_note: str = "") -> CriterionResult:
     spec = case.spec
     total = spec.kind == "count"  # a count threshold is on the total, not a rate
-    canary = pool(i.canary for i in case.intervals)
+    window = m.measure(spec, case.intervals, per_request=not total, with_control=not total)
+    canary = window.canary
     n = m.exposures(spec, canary)
     v = m.value(spec, canary, per_request=not total)
     bad_up = (c.op in ("<", "<=")) == (case.role == "success")
@@ -238,8 +239,7 @@ def _threshold(case: _Case, c: Threshold, *, limit_note: str = "") -> CriterionR
         evidence = one_sample(spec, case.intervals, limit=c.value,
                               direction="up" if bad_up else "down", alpha=case.alpha,
                               tau_ratio=TAU_RATIO)  # fmt: skip
-    chart = m.series(spec, case.intervals, factor=None, offset=c.value, per_request=not total,
-                     with_control=not total)  # fmt: skip
+    chart = m.series(window, factor=None, offset=c.value)
     numbers: dict[str, float | None] = {"canary_requests": n, "canary_value": v, "limit": c.value}
     if total:
         numbers["canary_events"] = canary.events
@@ -259,20 +259,20 @@ def _threshold(case: _Case, c: Threshold, *, limit_note: str = "") -> CriterionR
         return done(Verdict.FAIL, f"{said}; {say.beyond_chance(spec, evidence)}")
     if total and bad_now and bad_up:
         return done(Verdict.FAIL, said)  # counts only grow: once past, for good
-    return done(*_without_evidence(case, evidence, bad_now, said, both=False))
+    return done(*_without_evidence(case, window, evidence, bad_now, said, both=False))
 
 
 def _relative(case: _Case, op: Comparison, factor: float, offset: float) -> CriterionResult:
     spec = case.spec
-    canary = pool(i.canary for i in case.intervals)
-    control = pool(i.control for i in case.intervals)
+    window = m.measure(spec, case.intervals)
+    canary, control = window.canary, window.control
     c_v, b_v = m.value(spec, canary), m.value(spec, control)
     limit = factor * b_v + offset if b_v is not None else None
     bad_up = (op in ("<", "<=")) == (case.role == "success")
     evidence = two_sample(spec, case.intervals, factor=factor, offset=offset,
                           direction="up" if bad_up else "down", alpha=case.alpha,
                           tau_ratio=TAU_RATIO)  # fmt: skip
-    chart = m.series(spec, case.intervals, factor=factor, offset=offset)
+    chart = m.series(window, factor=factor, offset=offset)
     numbers = _compare_numbers(spec, canary, control, c_v, b_v, limit, evidence)
     bad_now = c_v is not None and limit is not None and say.on_bad_side(c_v, op, limit, case.role)
     words = say.position(case.role, op, bad_now, c_v == limit)
@@ -292,21 +292,21 @@ def _relative(case: _Case, op: Comparison, factor: float, offset: float) -> Crit
             f"{said} now, but it went past {target} at {when}, beyond chance "
             f"(less likely than {fmt.one_in(evidence.result.e_max)})",
         )
-    return done(*_without_evidence(case, evidence, bad_now, said, both=True))
+    return done(*_without_evidence(case, window, evidence, bad_now, said, both=True))
 
 
 def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
     spec = case.spec
     worse_up = c.direction == "up" or (c.direction == "auto" and not spec.higher_is_better)
     factor = 1.0 + c.tolerance if worse_up else 1.0 - c.tolerance
-    canary = pool(i.canary for i in case.intervals)
-    control = pool(i.control for i in case.intervals)
+    window = m.measure(spec, case.intervals)
+    canary, control = window.canary, window.control
     c_v, b_v = m.value(spec, canary), m.value(spec, control)
     evidence = two_sample(spec, case.intervals, factor=factor, offset=0.0,
                           direction="up" if worse_up else "down", alpha=case.alpha,
                           tau_ratio=TAU_RATIO)  # fmt: skip
     assert evidence is not None  # a latency drop was refused in _problem
-    chart = m.series(spec, case.intervals, factor=factor, offset=0.0)
+    chart = m.series(window, factor=factor, offset=0.0)
     limit = factor * b_v if b_v is not None else None
     numbers = _compare_numbers(spec, canary, control, c_v, b_v, limit, evidence)
     allowed = ""
@@ -319,7 +319,7 @@ def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
 
     if evidence.result.rejected:
         return done(Verdict.FAIL, f"{said}; {say.beyond_chance(spec, evidence)}")
-    short = _shortfall(case, both=True) or _event_shortfall(case, True)
+    short = _shortfall(case, window, both=True) or _event_shortfall(case, window, both=True)
     if short is not None:
         return done(Verdict.INCONCLUSIVE, short)
     if case.role == "rollback":
@@ -333,13 +333,19 @@ def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
 
 
 def _without_evidence(
-    case: _Case, evidence: Evidence | None, bad_now: bool, said: str, *, both: bool
+    case: _Case,
+    window: m.Window,
+    evidence: Evidence | None,
+    bad_now: bool,
+    said: str,
+    *,
+    both: bool,
 ) -> tuple[Verdict, str]:
     """A threshold's or relative limit's verdict when no test has shown the bad side: too
     little data holds; a success criterion waits for the end of the stage and then goes by
     the window's figure; a rollback trigger holds while the figure looks past it (and fires
     on the figure alone only where no test applies)."""
-    short = _shortfall(case, both=both)
+    short = _shortfall(case, window, both=both)
     if short is not None:
         return Verdict.INCONCLUSIVE, short
     if case.role == "success":
@@ -351,26 +357,28 @@ def _without_evidence(
         if evidence is None:
             return Verdict.FAIL, said
         return Verdict.INCONCLUSIVE, f"{said}, but {say.not_yet(evidence)}; watching"
-    short = _event_shortfall(case, both)
+    short = _event_shortfall(case, window, both=both)
     return (Verdict.PASS, said) if short is None else (Verdict.INCONCLUSIVE, short)
 
 
 # --------------------------------------------------------------------------- data checks
 
 
-def _shortfall(case: _Case, *, both: bool) -> str | None:
+def _shortfall(case: _Case, window: m.Window, *, both: bool) -> str | None:
     """Why there is too little traffic to judge yet, or None."""
     spec = case.spec
-    arms = ("canary", "control") if both else ("canary",)
-    for arm in arms:
-        n = sum(m.exposures(spec, getattr(i, arm)) for i in case.intervals)
+    arms = (("canary", window.canary), ("control", window.control))
+    for arm, total in arms if both else arms[:1]:
+        n = m.exposures(spec, total)
         if n < case.min_requests:
             lead = "no data yet" if n == 0 else "not enough data yet"
             need = fmt.count(case.min_requests)
             return f"{lead}: {fmt.count(n)} {arm} {m.noun(spec)} in the window (need {need})"
     if both and spec.kind == "latency":
         reference = reference_size(spec.quantile)
-        n = sum(i.control.latency_count for i in case.intervals[:-1])
+        # The control's requests before the last interval (its percentile is set from those).
+        last = case.intervals[-1].control.latency_count if case.intervals else 0
+        n = window.control.latency_count - last
         if n < reference:
             return (
                 f"not enough data yet: {fmt.count(n)} earlier control requests in the window "
@@ -379,12 +387,13 @@ def _shortfall(case: _Case, *, both: bool) -> str | None:
     return None
 
 
-def _event_shortfall(case: _Case, both: bool) -> str | None:
+def _event_shortfall(case: _Case, window: m.Window, *, both: bool) -> str | None:
     """Conversions are the data of a conversion metric: too few of them is no data."""
     if case.spec.kind != "conversion":
         return None
-    for arm in ("canary", "control") if both else ("canary",):
-        k = sum(getattr(i, arm).conversions for i in case.intervals)
+    arms = (("canary", window.canary), ("control", window.control))
+    for arm, total in arms if both else arms[:1]:
+        k = total.conversions
         if k < case.min_events:
             return (
                 f"not enough data yet: {fmt.count(k)} {arm} conversions in the window "
