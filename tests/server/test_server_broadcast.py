@@ -117,6 +117,117 @@ def test_idle_subscribers_time_out_with_none() -> None:
     asyncio.run(scenario())
 
 
+@settings(max_examples=40)  # each example runs an event loop
+@given(st.lists(st.lists(st.integers(min_value=0, max_value=50), max_size=5), max_size=10))
+def test_a_stream_reader_gets_the_newest_version_of_each_burst(bursts: list[list[int]]) -> None:
+    """``newest()`` after each burst of publishes: the newest version published so far if it
+    is new to the reader, never an older one, never one twice."""
+
+    async def scenario() -> list[int | None]:
+        hub = Broadcaster(queue_size=8)
+        reader = hub.subscribe("production")
+        taken: list[int | None] = []
+        for burst in bursts:
+            delivered = sum(hub.publish(doc(version)) for version in burst)
+            if delivered:
+                newest = await asyncio.wait_for(reader.newest(), 5)
+                taken.append(None if newest is None else newest.version)
+        return taken
+
+    expected, top = [], -1
+    for burst in bursts:
+        fresh = [v for v in burst if v > top]
+        if fresh:
+            top = max(fresh)
+            expected.append(top)
+    assert asyncio.run(scenario()) == expected
+
+
+def test_a_reader_that_keeps_up_is_never_dropped_however_many_versions_go_by() -> None:
+    async def scenario() -> None:
+        hub = Broadcaster(queue_size=2)
+        reader = hub.subscribe("production")
+        for version in range(1, 50):
+            hub.publish(doc(version))
+            hub.publish(doc(version))  # a duplicate costs nothing
+            newest = await reader.newest()
+            assert newest is not None and newest.version == version
+        assert (hub.dropped, reader.closed) == (0, False)
+
+    asyncio.run(scenario())
+
+
+def test_close_wakes_a_waiting_stream_reader() -> None:
+    async def scenario() -> None:
+        hub = Broadcaster()
+        reader = hub.subscribe("production", keepalive_seconds=60)
+        task = asyncio.create_task(reader.newest())
+        await asyncio.sleep(0)  # let it wait
+        hub.close()
+        with pytest.raises(SubscriptionClosed) as info:
+            await asyncio.wait_for(task, 1)
+        assert info.value.reason is CloseReason.SHUTDOWN
+
+    asyncio.run(scenario())
+
+
+def test_keep_alives_come_after_three_quarters_of_the_interval_of_silence_at_the_earliest() -> None:
+    interval = 0.08
+
+    async def scenario() -> tuple[list[float], list[float]]:
+        loop = asyncio.get_running_loop()
+        hub = Broadcaster()
+        idle = hub.subscribe("production", keepalive_seconds=interval)
+        gaps: list[float] = []
+        last = loop.time()
+        for _ in range(3):
+            assert await asyncio.wait_for(idle.newest(), 5) is None  # a keep-alive
+            gaps.append(loop.time() - last)
+            last = loop.time()
+        # A reader sent a version every half interval: any keep-alive it hears still comes
+        # after that much silence at the earliest.
+        busy = hub.subscribe("production", keepalive_seconds=interval)
+        busy_gaps: list[float] = []
+        last = loop.time()
+        for version in range(1, 6):
+            loop.call_later(interval / 2, hub.publish, doc(version))
+            newest = await asyncio.wait_for(busy.newest(), 5)
+            if newest is None:
+                busy_gaps.append(loop.time() - last)
+            last = loop.time()
+        hub.close()
+        return gaps, busy_gaps
+
+    gaps, busy_gaps = asyncio.run(scenario())
+    # A late timer only lengthens a gap, so the lower bound holds on any machine.
+    assert all(gap >= interval * 0.75 - 0.005 for gap in gaps + busy_gaps), (gaps, busy_gaps)
+
+
+def test_a_keep_alive_interval_must_be_positive() -> None:
+    async def scenario() -> None:
+        with pytest.raises(ValueError, match="positive"):
+            Broadcaster().subscribe("production", keepalive_seconds=0)
+
+    asyncio.run(scenario())
+
+
+def test_the_heartbeat_stops_when_its_last_reader_leaves() -> None:
+    async def scenario() -> None:
+        hub = Broadcaster()
+        readers = [hub.subscribe("production", keepalive_seconds=0.01) for _ in range(3)]
+        timers = len(asyncio.get_running_loop()._scheduled)  # type: ignore[attr-defined]
+        assert timers == 1  # one timer for every reader of the interval
+        for reader in readers:
+            reader.close()
+        assert not [
+            t
+            for t in asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+            if not t.cancelled()
+        ]
+
+    asyncio.run(scenario())
+
+
 @given(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,30}", fullmatch=True), st.integers(0, 10**9))
 def test_announcements_round_trip(environment: str, version: int) -> None:
     assert parse_change(change_payload(environment, version)) == (environment, version)

@@ -4,6 +4,7 @@ between two servers sharing one SQLite file (periodic check) or Redis pub/sub.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,6 +112,18 @@ def test_stopping_the_server_ends_open_streams_promptly(store: Store) -> None:
     for reader in readers:
         assert reader.next(timeout=5) is END
         reader.wait_closed()
+
+
+def test_a_client_that_hangs_up_is_forgotten(server: BackgroundServer) -> None:
+    with httpx.stream("GET", stream_url(server.url), timeout=10) as response:
+        lines = response.iter_lines()  # held: a dropped iterator would close the stream
+        assert next(lines) == "retry: 1000"
+        assert "rollout_sse_clients 1.0" in httpx.get(f"{server.url}/metrics").text
+    # Bounded wait for the server to notice the closed connection (no fixed sleep).
+    deadline = time.monotonic() + 10
+    while "rollout_sse_clients 0.0" not in httpx.get(f"{server.url}/metrics").text:
+        assert time.monotonic() < deadline, "the server still counts the client"
+        time.sleep(0.02)
 
 
 def test_sse_clients_are_counted_in_metrics(server: BackgroundServer) -> None:
