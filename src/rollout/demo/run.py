@@ -176,14 +176,26 @@ class Demo:
 
     def run(self) -> DemoReport:
         """Both phases, then the report."""
-        assert self.workdir is not None, "enter the demo first (with Demo(...) as demo)"
+        workdir = self.workdir
+        assert workdir is not None, "enter the demo first (with Demo(...) as demo)"
         self.watcher.note(f"Rollout server and dashboard: {self.dashboard_url}")
-        self.watcher.note(f"Work folder (database, logs): {self.workdir}")
+        self.watcher.note(f"Work folder (database, logs): {workdir}")
         results = []
-        for phase in PHASES:
-            result = self._phase(phase, self.workdir)
+        shop = self._shop(PHASES[0], workdir)
+        for index, phase in enumerate(PHASES):
+            following = PHASES[index + 1] if index + 1 < len(PHASES) else None
+            # The next phase's shop starts up while this phase winds down.
+            nxt = self._shop(following, workdir) if following is not None else None
+            try:
+                result = self._phase(phase, shop, nxt)
+            except BaseException:
+                if nxt is not None:
+                    nxt.stop()
+                raise
             self.watcher.phase_ended(result)
             results.append(result)
+            if nxt is not None:
+                shop = nxt
         return DemoReport(
             tuple(results), self._document(results), self.dashboard_url, self.inbox.messages()
         )
@@ -235,9 +247,8 @@ class Demo:
 
     # ------------------------------------------------------------------ one phase
 
-    def _phase(self, phase: Phase, workdir: Path) -> PhaseResult:
-        began = time.time()
-        shop = ShopProcess(
+    def _shop(self, phase: Phase, workdir: Path) -> ShopProcess:
+        return ShopProcess(
             release=phase.release,
             quality=phase.quality,
             server_url=self.server_url,
@@ -245,9 +256,16 @@ class Demo:
             workdir=workdir,
             environment=ENVIRONMENT,
         )
+
+    def _phase(self, phase: Phase, shop: ShopProcess, nxt: ShopProcess | None) -> PhaseResult:
+        """One phase on ``shop`` (launched); ``nxt`` is launched once the rollout has ended."""
+        began = time.time()
         try:
-            shop.start()
+            if not shop.started:
+                shop.launch()
+            shop.wait_ready()
         except ShopUnavailable as exc:
+            shop.stop()
             return self._result(phase, "", began, _empty_traffic(began), problem=str(exc))
         os.environ[SHOP_ENV] = shop.address
         pace = self.settings.pace
@@ -269,7 +287,7 @@ class Demo:
                 base_dir=self.settings.plan_path.resolve().parent,
             )
             rollout_id = record.id
-            problem = self._follow(phase, rollout_id, began, traffic)
+            problem = self._follow(phase, rollout_id, began, traffic, nxt)
         except RolloutError as exc:
             problem = f"{type(exc).__name__}: {exc}"
         finally:
@@ -278,10 +296,16 @@ class Demo:
         return self._result(phase, rollout_id, began, summary, problem=problem)
 
     def _follow(
-        self, phase: Phase, rollout_id: str, began: float, traffic: TrafficGenerator
+        self,
+        phase: Phase,
+        rollout_id: str,
+        began: float,
+        traffic: TrafficGenerator,
+        nxt: ShopProcess | None,
     ) -> str:
         """Show the rollout until it has ended (and :data:`LINGER_SECONDS` more, while the
-        shoppers meet the outcome); a problem in words if it does not end in time."""
+        shoppers meet the outcome, and ``nxt`` starts up); a problem in words if it does not
+        end in time."""
         budget = _phase_budget(self.plan)
         deadline = time.monotonic() + budget
         seen = 0
@@ -299,6 +323,9 @@ class Demo:
             elif ended is None and now > deadline:
                 problem = self._give_up(rollout_id, budget)
                 ended = time.monotonic()
+            if ended is not None and nxt is not None and not nxt.started:
+                with contextlib.suppress(ShopUnavailable):
+                    nxt.launch()  # a failure to start shows when its phase waits for it
             if ended is not None and now - ended >= LINGER_SECONDS:
                 return problem
             time.sleep(self.settings.refresh)

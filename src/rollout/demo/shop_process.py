@@ -55,9 +55,20 @@ class ShopProcess:
     def url(self) -> str:
         return f"http://{self.address}"
 
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`launch` has started the process (and it was not stopped since)."""
+        return self._process is not None
+
     def start(self, timeout: float = 30.0) -> Self:
         """Start the shop and wait (at most ``timeout`` s) until it serves with a flag config;
         :class:`ShopUnavailable` otherwise."""
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> Self:
+        """Start the shop's process without waiting for it (see :meth:`wait_ready`)."""
         sock = bind("127.0.0.1", 0)
         host, port = sock.getsockname()[:2]
         self.address = f"{host}:{port}"
@@ -96,10 +107,11 @@ class ShopProcess:
                 raise ShopUnavailable(f"the shop could not be started: {exc}") from exc
             finally:
                 sock.close()
-        self._wait_ready(timeout)
         return self
 
-    def _wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait (at most ``timeout`` s) until the launched shop serves with a flag config;
+        :class:`ShopUnavailable` otherwise."""
         deadline = time.monotonic() + timeout
         last = "no answer yet"
         with httpx.Client(base_url=self.url, timeout=2.0) as http:
