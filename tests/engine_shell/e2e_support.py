@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from shell_plans import FakeClock
 
@@ -95,22 +96,22 @@ upstream app {{
 """
 
 
-def nginx_traffic(site: object, stable: str, canary: str) -> str:
-    """The plan's ``traffic`` block for a running nginx site (flow style, one line)."""
-    main = site.main_config  # type: ignore[attr-defined]
-    binary = site.binary  # type: ignore[attr-defined]
+def nginx_traffic(site: Any, stable: str, canary: str) -> str:
+    """The plan's ``traffic`` block for a running nginx site (flow style, one line); the
+    upstream file is named relative to the plan, which sits beside it."""
+    main = site.main_config
+    binary = site.binary
     return (
-        f"{{type: nginx, config_file: {site.upstream_file.name}, upstream: app, "  # type: ignore[attr-defined]
+        f"{{type: nginx, config_file: {site.upstream_file.name}, upstream: app, "
         f'stable: "{stable}", canary: "{canary}", nginx: "{binary} -p {main.parent}", '
         f'nginx_config: "{main}"}}'
     )
 
 
-def haproxy_traffic(site: object) -> str:
+def haproxy_traffic(site: Any) -> str:
     """The plan's ``traffic`` block for a running HAProxy site."""
     return (
-        f'{{type: haproxy, socket: "{site.socket}", backend: app, '  # type: ignore[attr-defined]
-        "stable: stable, canary: canary}"
+        f'{{type: haproxy, socket: "{site.socket}", backend: app, stable: stable, canary: canary}}'
     )
 
 
