@@ -126,3 +126,21 @@ def test_sketches_of_different_accuracy_do_not_merge() -> None:
 def test_malformed_sketches_are_refused_with_a_reason(payload: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LatencySketch.from_json(payload)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.lists(latencies, max_size=40), min_size=1, max_size=5),
+    st.floats(min_value=0.0, max_value=1.0),
+)
+def test_the_order_of_filling_and_merging_never_changes_what_is_read(
+    parts: list[list[float]], q: float
+) -> None:
+    merged = LatencySketch.combine(_filled(part) for part in reversed(parts))
+    everything = [v for part in parts for v in part]
+    direct = _filled(sorted(everything, reverse=True))  # each value a new lowest bucket
+    assert merged == direct
+    assert merged.to_json() == direct.to_json()
+    if everything:
+        assert merged.quantile(q) == direct.quantile(q)
+        assert merged.count_above(everything[0]) == direct.count_above(everything[0])

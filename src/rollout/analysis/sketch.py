@@ -14,13 +14,20 @@ Values at or below ``MIN_MS`` (a microsecond) are counted in a zero bucket repor
 
 The sketch is mutable while it is being filled (``add``, ``merge``); everything that reads
 it (the analysis) treats it as a value and never changes it.
+
+The counts are kept dense, one list entry per bucket from the lowest to the highest seen (a few
+hundred for real latencies), so that merging, quantiles and counts above a value run over the
+list in C: judging a long window merges and reads thousands of these sketches.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
+from itertools import accumulate
+from operator import add
 from typing import Any
 
 __all__ = ["DEFAULT_ACCURACY", "MAX_BUCKETS", "MIN_MS", "LatencySketch"]
@@ -47,7 +54,15 @@ class LatencySketch:
     1
     """
 
-    __slots__ = ("_buckets", "_count", "_gamma", "_log_gamma", "_zero", "relative_accuracy")
+    __slots__ = (
+        "_count",
+        "_counts",
+        "_gamma",
+        "_log_gamma",
+        "_offset",
+        "_zero",
+        "relative_accuracy",
+    )
 
     def __init__(self, relative_accuracy: float = DEFAULT_ACCURACY) -> None:
         if not 0.0 < relative_accuracy < 1.0:
@@ -55,7 +70,9 @@ class LatencySketch:
         self.relative_accuracy = relative_accuracy
         self._gamma = (1.0 + relative_accuracy) / (1.0 - relative_accuracy)
         self._log_gamma = math.log(self._gamma)
-        self._buckets: dict[int, int] = {}
+        # _counts[i] is the count of bucket _offset + i; zeros inside the range are kept.
+        self._counts: list[int] = []
+        self._offset = 0
         self._zero = 0
         self._count = 0
 
@@ -73,7 +90,8 @@ class LatencySketch:
             self._zero += count
         else:
             key = self._index(ms)
-            self._buckets[key] = self._buckets.get(key, 0) + count
+            self._cover(key, key + 1)
+            self._counts[key - self._offset] += count
         self._count += count
 
     def merge(self, other: LatencySketch) -> None:
@@ -83,15 +101,20 @@ class LatencySketch:
                 "cannot merge sketches of different accuracy "
                 f"({self.relative_accuracy} and {other.relative_accuracy})"
             )
-        for key, n in other._buckets.items():
-            self._buckets[key] = self._buckets.get(key, 0) + n
+        if other._counts:
+            low = other._offset
+            high = low + len(other._counts)
+            self._cover(low, high)
+            start, stop = low - self._offset, high - self._offset
+            self._counts[start:stop] = map(add, self._counts[start:stop], other._counts)
         self._zero += other._zero
         self._count += other._count
 
     def copy(self) -> LatencySketch:
         """An independent sketch with the same contents."""
         twin = LatencySketch(self.relative_accuracy)
-        twin.merge(self)
+        twin._counts = list(self._counts)
+        twin._offset, twin._zero, twin._count = self._offset, self._zero, self._count
         return twin
 
     @classmethod
@@ -125,14 +148,15 @@ class LatencySketch:
         if self._count == 0:
             raise ValueError("an empty sketch has no quantiles")
         rank = q * (self._count - 1)
-        seen = self._zero
-        if seen > rank:
+        if self._zero > rank:
             return 0.0
-        for key in sorted(self._buckets):
-            seen += self._buckets[key]
-            if seen > rank:
-                return self._value(key)
-        return self._value(max(self._buckets))  # only reached through rounding at q = 1
+        # seen[i + 1] counts the values up to bucket _offset + i; the first past the rank wins.
+        seen = list(accumulate(self._counts, initial=self._zero))
+        i = bisect_right(seen, rank) - 1
+        if i >= len(self._counts):  # only reached through rounding at q = 1
+            low, counts = self._trimmed()
+            return self._value(low + len(counts) - 1)
+        return self._value(self._offset + i)
 
     def count_above(self, x_ms: float) -> int:
         """How many values are certainly greater than ``x_ms``: those in buckets that lie wholly
@@ -144,7 +168,7 @@ class LatencySketch:
             # Values in the first bucket start just above MIN_MS, so all of them exceed x_ms.
             return self._count - self._zero
         first = self._index(x_ms) + 1  # bucket index(x) ends at or above x; the next starts above
-        return sum(n for key, n in self._buckets.items() if key >= first)
+        return sum(self._counts[max(0, first - self._offset) :])
 
     def upper_edge(self, x_ms: float) -> float:
         """The upper edge of the bucket ``x_ms`` falls in (values at or below ``MIN_MS`` count
@@ -159,7 +183,7 @@ class LatencySketch:
         """The mean of the recorded values, within the relative accuracy. Raises on empty."""
         if self._count == 0:
             raise ValueError("an empty sketch has no mean")
-        total = sum(self._value(key) * n for key, n in self._buckets.items())
+        total = sum(self._value(self._offset + i) * n for i, n in enumerate(self._counts) if n)
         return total / self._count
 
     # ------------------------------------------------------------------ serialising
@@ -172,11 +196,7 @@ class LatencySketch:
         >>> s.to_dict()
         {'v': 1, 'a': 0.01, 'z': 0, 'o': 0, 'c': [1, 0, 1]}
         """
-        if not self._buckets:
-            return {"v": _FORMAT_VERSION, "a": self.relative_accuracy, "z": self._zero, "o": 0,
-                    "c": []}  # fmt: skip
-        low, high = min(self._buckets), max(self._buckets)
-        counts = [self._buckets.get(key, 0) for key in range(low, high + 1)]
+        low, counts = self._trimmed()
         return {"v": _FORMAT_VERSION, "a": self.relative_accuracy, "z": self._zero, "o": low,
                 "c": counts}  # fmt: skip
 
@@ -204,7 +224,8 @@ class LatencySketch:
             raise ValueError("latency sketch: every count in 'c' must be an integer >= 0")
         sketch = cls(float(accuracy))
         sketch._zero = int(zero)  # type: ignore[arg-type]  # checked by _is_count above
-        sketch._buckets = {offset + i: n for i, n in enumerate(counts) if n}
+        sketch._counts = [int(n) for n in counts]
+        sketch._offset = offset
         sketch._count = sketch._zero + sum(counts)
         return sketch
 
@@ -227,13 +248,36 @@ class LatencySketch:
     def _value(self, key: int) -> float:
         return 2.0 * math.exp(key * self._log_gamma) / (self._gamma + 1.0)
 
+    def _cover(self, low: int, high: int) -> None:
+        """Widen the dense counts to hold buckets ``low`` to ``high - 1``."""
+        if not self._counts:
+            self._counts = [0] * (high - low)
+            self._offset = low
+            return
+        if low < self._offset:
+            self._counts[:0] = [0] * (self._offset - low)
+            self._offset = low
+        missing = high - self._offset - len(self._counts)
+        if missing > 0:
+            self._counts.extend([0] * missing)
+
+    def _trimmed(self) -> tuple[int, list[int]]:
+        """The first bucket that holds a value and the counts from it to the last that does;
+        ``(0, [])`` when none does."""
+        counts = self._counts
+        first = next((i for i, n in enumerate(counts) if n), None)
+        if first is None:
+            return 0, []
+        end = len(counts) - next(i for i, n in enumerate(reversed(counts)) if n)
+        return self._offset + first, counts[first:end]
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LatencySketch):
             return NotImplemented
         return (
             self.relative_accuracy == other.relative_accuracy
             and self._zero == other._zero
-            and self._buckets == other._buckets
+            and self._trimmed() == other._trimmed()
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable, so not hashable
