@@ -15,6 +15,7 @@ MODULES = [
     "rollout.engine._strategy",
     "rollout.engine._verbs",
     "rollout.engine._words",
+    "rollout.engine.runner_store",
 ]
 
 
