@@ -133,9 +133,10 @@ def encode_action(action: Action) -> dict[str, Any]:
     """An action as JSON: its kind, step, attempt, description and every field.
 
     >>> from rollout.engine.actions import RunCommand
-    >>> a = RunCommand(rollout_id="r", step="rollback/2", command="./drain.sh", timeout=60.0)
-    >>> decode_action("r", encode_action(a)) == a
-    True
+    >>> a = RunCommand(rollout_id="r", step="rollback/2", environment="production",
+    ...                command="./drain.sh", timeout=60.0)
+    >>> encode_action(a)["kind"], decode_action("r", encode_action(a)) == a
+    ('run_command', True)
     """
     return {
         "step": action.step,
