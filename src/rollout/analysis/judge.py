@@ -468,6 +468,7 @@ def _problem(criterion: Criterion, spec: MetricSpec, intervals: Sequence[Interva
         return f"{spec.name} cannot regress by dropping: use 'no regression' or 'no increase'"
     accuracy = None
     previous_end = -math.inf
+    count = spec.kind == "count"
     for interval in intervals:
         if interval.end < interval.start or interval.end < previous_end:
             return (
@@ -475,10 +476,9 @@ def _problem(criterion: Criterion, spec: MetricSpec, intervals: Sequence[Interva
                 f"(the interval ending {say.when(interval.end)})"
             )
         previous_end = interval.end
-        for arm in ("canary", "control"):
-            stats: ArmStats = getattr(interval, arm)
+        for arm, stats in (("canary", interval.canary), ("control", interval.control)):
             trouble = stats.problem()
-            if trouble is None and spec.kind == "count" and stats.events and not stats.requests:
+            if trouble is None and count and stats.events and not stats.requests:
                 trouble = f"{stats.events} events but no requests"
             if trouble is not None:
                 return (

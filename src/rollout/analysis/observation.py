@@ -71,9 +71,11 @@ class ArmStats:
 
     def problem(self) -> str | None:
         """What is impossible about these numbers, in words, or None when they are coherent."""
-        for name in ("requests", "errors", "conversions", "value_count", "events"):
-            if getattr(self, name) < 0:
-                return f"{name} is negative ({getattr(self, name)})"
+        # Checked on every interval of a window at every judgment: the common case is one test.
+        if min(self.requests, self.errors, self.conversions, self.value_count, self.events) < 0:
+            for name in ("requests", "errors", "conversions", "value_count", "events"):
+                if getattr(self, name) < 0:
+                    return f"{name} is negative ({getattr(self, name)})"
         if self.errors > self.requests:
             return f"{self.errors} errors but only {self.requests} requests"
         if self.conversions > self.requests:

@@ -241,31 +241,40 @@ def count_test(
     >>> r.rejected, round(r.estimate, 2)
     (True, 5.7)
     """
-    thetas = [theta0 * r if direction == "up" else theta0 / r for r in mixture.ratios]
+    up = direction == "up"
+    thetas = [theta0 * r if up else theta0 / r for r in mixture.ratios]
     log_w = [math.log(w) for w in mixture.weights]
     log_l = [0.0] * len(thetas)
     tracker = _Tracker(alpha)
     spread_check = _Dispersion()
     mh_num = mh_den = 0.0
-    for p in points:
+    log, sqrt = math.log, math.sqrt  # the hot loop below runs once per interval and alternative
+    last = next((i for i in range(len(points) - 1, -1, -1) if _weighs(points[i])), -1)
+    for i, p in enumerate(points):
         spread_check.see(p)
-        n = p.canary_events + p.control_events
-        if n == 0 or p.canary_exposures <= 0 or p.control_exposures <= 0:
+        if not _weighs(p):
             continue
+        n = p.canary_events + p.control_events
         s = p.canary_exposures / (p.canary_exposures + p.control_exposures)
         mh_num += p.canary_events * (1.0 - s)
         mh_den += p.control_events * s
         s0 = event_share(s, theta0)
         for k, theta in enumerate(thetas):
-            q = theta * s / (theta * s + 1.0 - s)  # event_share, inlined: the hot loop
-            spread = burst_cap * math.sqrt(n * q * (1.0 - q))
-            if direction == "up":
+            q = theta * s / (theta * s + 1.0 - s)  # event_share, inlined
+            spread = burst_cap * sqrt(n * q * (1.0 - q))
+            if up:
                 x_canary = min(float(p.canary_events), max(1.0, n * q + spread))
                 x_control = n - x_canary
             else:
                 x_control = min(float(p.control_events), max(1.0, n * (1.0 - q) + spread))
                 x_canary = n - x_control
-            log_l[k] += x_canary * math.log(q / s0) + x_control * math.log((1.0 - q) / (1.0 - s0))
+            log_l[k] += x_canary * log(q / s0) + x_control * log((1.0 - q) / (1.0 - s0))
+        top = max(log_l)
+        if i != last and top + 1e-9 * (1.0 + abs(top)) < 0.0:
+            # E is a weighted mean of the ratios, so below 1 while every ratio is: it moves
+            # neither its running maximum (at least 1) nor the crossing, and only the last
+            # point's E is reported. Not weighing it leaves the result exactly the same.
+            continue
         log_e = _log_sum_exp(w + ll for w, ll in zip(log_w, log_l, strict=True))
         if spread_check.bursty:
             # Quasi-likelihood: divide the evidence by the dispersion; never let it raise E.
@@ -275,6 +284,15 @@ def count_test(
         tracker.see(log_e, p.time)
     estimate = mh_num / mh_den if mh_den > 0 else None
     return tracker.result(estimate, spread_check.ratio, spread_check.bursty)
+
+
+def _weighs(p: CountPoint) -> bool:
+    """Whether an interval says anything about the ratio: events, and traffic on both arms."""
+    return (
+        p.canary_events + p.control_events != 0
+        and p.canary_exposures > 0
+        and p.control_exposures > 0
+    )
 
 
 class _Dispersion:
