@@ -38,7 +38,14 @@ from rollout.analysis.sequential import (
     slow_request_points,
 )
 from rollout.analysis.sketch import LatencySketch
-from rollout.analysis.verdict import CriterionResult, SeriesPoint, StageVerdict, Verdict, combine
+from rollout.analysis.verdict import (
+    MAX_SERIES_POINTS,
+    CriterionResult,
+    SeriesPoint,
+    StageVerdict,
+    Verdict,
+    combine,
+)
 from rollout.analysis.wald import kl_bernoulli, wald_bound
 
 __all__ = [
@@ -47,6 +54,7 @@ __all__ = [
     "DEFAULT_MIN_EVENTS",
     "DEFAULT_MIN_REQUESTS",
     "ERROR_MIXTURE",
+    "MAX_SERIES_POINTS",
     "ArmStats",
     "CountPoint",
     "CriterionResult",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from rollout.analysis import _format as fmt
 from rollout.analysis.observation import ArmStats, Interval, MetricSpec
 from rollout.analysis.sketch import LatencySketch
-from rollout.analysis.verdict import SeriesPoint
+from rollout.analysis.verdict import MAX_SERIES_POINTS, SeriesPoint
 
 COUNT_SCALE = 1000.0  # counted events are shown per 1,000 requests when compared
 
@@ -95,12 +95,7 @@ def rate_suffix(spec: MetricSpec) -> str:
     return f" per {fmt.count(COUNT_SCALE)} requests" if spec.kind == "count" else ""
 
 
-MAX_POINTS = 200
-"""The most points a criterion's chart holds, however long the window: a chart drawn a few
-hundred pixels wide shows no more, and each point costs a figure over the window."""
-
-
-def chart_ends(count: int, most: int = MAX_POINTS) -> tuple[int, ...]:
+def chart_ends(count: int, most: int = MAX_SERIES_POINTS) -> tuple[int, ...]:
     """Which of ``count`` intervals (0-based, oldest first) end a chart point.
 
     Up to ``most`` intervals, every one. Beyond, the intervals are pooled into ``most``

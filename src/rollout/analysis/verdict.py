@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-__all__ = ["CriterionResult", "Role", "SeriesPoint", "StageVerdict", "Verdict", "combine"]
+__all__ = [
+    "MAX_SERIES_POINTS",
+    "CriterionResult",
+    "Role",
+    "SeriesPoint",
+    "StageVerdict",
+    "Verdict",
+    "combine",
+]
+
+MAX_SERIES_POINTS = 200
+"""The most points a criterion's chart holds, however long the window: a chart a few hundred
+pixels wide shows no more, and each point costs a figure over the window."""
 
 Role = Literal["success", "rollback"]
 """A criterion's role in a stage: ``success`` (it must hold for the stage to pass) or
@@ -36,7 +48,10 @@ class Verdict(StrEnum):
 class SeriesPoint:
     """One point of a criterion's chart at ``time`` (an interval's end, epoch seconds): the
     canary's and the control's value over the window up to then, and the line the canary is
-    held to (None where there is none yet). Values are in the criterion's unit."""
+    held to (None where there is none yet). Values are in the criterion's unit.
+
+    Every point pools all the window's intervals up to its time, as the verdict pools the
+    whole window, so the last point is the figure the verdict states."""
 
     time: float
     canary: float | None
@@ -48,7 +63,16 @@ class SeriesPoint:
 class CriterionResult:
     """The verdict on one criterion. ``criterion`` is its canonical text (``str(criterion)``),
     ``numbers`` the figures behind the reason (keys documented in :mod:`rollout.analysis.judge`),
-    ``series`` the chart points, oldest first."""
+    ``series`` the chart points, oldest first.
+
+    ``series`` has a point at the end of every interval of the window, up to
+    :data:`MAX_SERIES_POINTS`. A longer window is drawn at the ends of that many groups of
+    consecutive intervals: the first interval alone, then groups of equal length (to within
+    one interval) up to the last, so the chart keeps its first and last times. A group's
+    intervals are pooled into the point at its end, which like every point pools all the
+    intervals before it too: a drawn point is exactly what it would be without grouping, and
+    nothing is averaged or interpolated. A day of one-minute intervals (1,440) is drawn at the
+    first minute and then every 7 or 8 minutes."""
 
     criterion: str
     verdict: Verdict
