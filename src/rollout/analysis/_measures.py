@@ -120,9 +120,9 @@ def chart_ends(count: int, most: int = MAX_SERIES_POINTS) -> tuple[int, ...]:
 class Window:
     """A stage window measured in one pass over its intervals.
 
-    ``canary`` and ``control``: each arm pooled over the whole window, with the fields the
-    metric's kind reads (see :mod:`rollout.analysis.observation`): the latency sketch only for
-    a latency, the sums of values only for a mean; the others are left empty. ``chart``: the
+    ``canary`` and ``control``: each arm pooled over the whole window. All counts are pooled,
+    but the latency sketch only for a latency and the values (``value_count`` and the sums)
+    only for a mean; for other kinds those are left empty, as nothing reads them. ``chart``: the
     arms' figures at each end of :func:`chart_ends`, each over the window from its start up to
     that time, with no line yet (``threshold`` None); :func:`series` draws the line.
     """
@@ -188,7 +188,7 @@ class _Running:
 
     def total(self) -> ArmStats:
         """The counts so far; its sketch is this object's and keeps growing with ``add``."""
-        sums = (self._sums[0].total, self._sums[1].total) if self._sums is not None else (0, 0)
+        sums = (self._sums[0].total, self._sums[1].total) if self._sums is not None else (0.0, 0.0)
         return ArmStats(
             self.requests,
             self.errors,
@@ -231,7 +231,7 @@ def measure(
             control.add(interval.control)
         if ends[next_end] != i:
             continue
-        next_end = min(next_end + 1, len(ends) - 1)
+        next_end = min(next_end + 1, len(ends) - 1)  # the last end is the last interval
         c = value(spec, canary.total(), per_request=per_request)
         b = value(spec, control.total(), per_request=per_request) if with_control else None
         chart.append(SeriesPoint(interval.end, c, b, None))

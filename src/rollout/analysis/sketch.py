@@ -24,19 +24,25 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from itertools import accumulate
 from operator import add
 from typing import Any
 
-__all__ = ["DEFAULT_ACCURACY", "MAX_BUCKETS", "MIN_MS", "LatencySketch"]
+__all__ = ["DEFAULT_ACCURACY", "MAX_BUCKETS", "MIN_ACCURACY", "MIN_MS", "LatencySketch"]
 
 DEFAULT_ACCURACY = 0.01
 MIN_MS = 1e-3
 # A serialised sketch spanning more buckets than this is refused: at 1 % accuracy 5,000 buckets
 # already cover 1 µs to 10**40 ms, so anything longer is malformed input, not latency.
 MAX_BUCKETS = 5000
+# The finest accuracy a serialised sketch may have. Counts are dense between the lowest and the
+# highest bucket, which for finite latencies are at most about 360 / accuracy apart (36,000 at
+# 1 %): the floor keeps sketches merged from outside data within a few MB however far apart
+# their buckets lie.
+MIN_ACCURACY = 0.001
 _FORMAT_VERSION = 1
 
 
@@ -90,7 +96,8 @@ class LatencySketch:
             self._zero += count
         else:
             key = self._index(ms)
-            self._cover(key, key + 1)
+            if not 0 <= key - self._offset < len(self._counts):
+                self._cover(key, key + 1)
             self._counts[key - self._offset] += count
         self._count += count
 
@@ -222,7 +229,17 @@ class LatencySketch:
             raise ValueError(f"latency sketch: 'c' must be a list of at most {MAX_BUCKETS} counts")
         if not all(_is_count(n) for n in counts):
             raise ValueError("latency sketch: every count in 'c' must be an integer >= 0")
+        if accuracy < MIN_ACCURACY:
+            raise ValueError(
+                f"latency sketch: 'a' (relative accuracy) must be at least {MIN_ACCURACY}"
+            )
         sketch = cls(float(accuracy))
+        lowest, highest = sketch._index(MIN_MS), sketch._index(sys.float_info.max)
+        if counts and not lowest <= offset <= offset + len(counts) - 1 <= highest:
+            raise ValueError(
+                "latency sketch: 'o' (first bucket) puts buckets beyond any latency "
+                f"(at this accuracy from {lowest} to {highest})"
+            )
         sketch._zero = int(zero)  # type: ignore[arg-type]  # checked by _is_count above
         sketch._counts = [int(n) for n in counts]
         sketch._offset = offset
