@@ -120,7 +120,7 @@ def test_sketches_of_different_accuracy_do_not_merge() -> None:
         ('{"v":1,"a":0.01,"z":0,"o":1.5,"c":[]}', "'o'"),
         ('{"v":1,"a":0.01,"z":0,"o":0,"c":[1,-2]}', "every count"),
         ('{"v":1,"a":2,"z":0,"o":0,"c":[]}', "relative accuracy"),
-        ('{"v":1,"a":0.0001,"z":0,"o":0,"c":[1]}', "must be at least 0.001"),
+        ('{"v":1,"a":0.0001,"z":0,"o":0,"c":[1]}', "relative accuracy must be at least 0.001"),
         ('{"v":1,"a":0.01,"z":0,"o":-1000000000,"c":[1]}', "beyond any latency"),
         ('{"v":1,"a":0.01,"z":0,"o":35800,"c":[1]}', "beyond any latency"),
         (json.dumps({"v": 1, "a": 0.01, "z": 0, "o": 0, "c": [0] * (MAX_BUCKETS + 1)}), "at most"),

@@ -16,8 +16,10 @@ The sketch is mutable while it is being filled (``add``, ``merge``); everything 
 it (the analysis) treats it as a value and never changes it.
 
 The counts are kept dense, one list entry per bucket from the lowest to the highest seen (a few
-hundred for real latencies), so that merging, quantiles and counts above a value run over the
-list in C: judging a long window merges and reads thousands of these sketches.
+hundred for real latencies), so that merging, quantiles and counts above a value are list
+operations in C rather than a Python loop per bucket: judging a long window merges and reads
+thousands of these sketches. Finite latencies span at most about ``360 / a`` buckets, so ``a``
+is at least ``MIN_ACCURACY`` (0.1 %) to keep any sketch small.
 """
 
 from __future__ import annotations
@@ -38,10 +40,9 @@ MIN_MS = 1e-3
 # A serialised sketch spanning more buckets than this is refused: at 1 % accuracy 5,000 buckets
 # already cover 1 µs to 10**40 ms, so anything longer is malformed input, not latency.
 MAX_BUCKETS = 5000
-# The finest accuracy a serialised sketch may have. Counts are dense between the lowest and the
-# highest bucket, which for finite latencies are at most about 360 / accuracy apart (36,000 at
-# 1 %): the floor keeps sketches merged from outside data within a few MB however far apart
-# their buckets lie.
+# The finest accuracy a sketch may have. Counts are dense between the lowest and the highest
+# bucket, which for finite latencies are at most about 360 / accuracy apart (36,000 at 1 %): the
+# floor keeps any sketch, even one merged from far-apart outside data, within a few MB.
 MIN_ACCURACY = 0.001
 _FORMAT_VERSION = 1
 
@@ -71,8 +72,11 @@ class LatencySketch:
     )
 
     def __init__(self, relative_accuracy: float = DEFAULT_ACCURACY) -> None:
-        if not 0.0 < relative_accuracy < 1.0:
-            raise ValueError(f"relative accuracy must be between 0 and 1, not {relative_accuracy}")
+        if not MIN_ACCURACY <= relative_accuracy < 1.0:
+            raise ValueError(
+                f"relative accuracy must be at least {MIN_ACCURACY} and below 1, "
+                f"not {relative_accuracy}"
+            )
         self.relative_accuracy = relative_accuracy
         self._gamma = (1.0 + relative_accuracy) / (1.0 - relative_accuracy)
         self._log_gamma = math.log(self._gamma)
@@ -229,10 +233,6 @@ class LatencySketch:
             raise ValueError(f"latency sketch: 'c' must be a list of at most {MAX_BUCKETS} counts")
         if not all(_is_count(n) for n in counts):
             raise ValueError("latency sketch: every count in 'c' must be an integer >= 0")
-        if accuracy < MIN_ACCURACY:
-            raise ValueError(
-                f"latency sketch: 'a' (relative accuracy) must be at least {MIN_ACCURACY}"
-            )
         sketch = cls(float(accuracy))
         lowest, highest = sketch._index(MIN_MS), sketch._index(sys.float_info.max)
         if counts and not lowest <= offset <= offset + len(counts) - 1 <= highest:
