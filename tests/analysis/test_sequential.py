@@ -266,6 +266,56 @@ def test_replaying_a_prefix_never_contradicts_the_full_series(
     assert full.e_max >= prefix.e_max
 
 
+_ROWS = st.lists(
+    st.tuples(st.integers(0, 400), st.integers(0, 400), st.integers(0, 30), st.integers(0, 30)),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    _ROWS,
+    st.sampled_from(["up", "down"]),
+    st.sampled_from([ERROR_MIXTURE, CONVERSION_MIXTURE]),
+    st.sampled_from([0.9, 1.0, 1.05]),
+)
+def test_count_test_maximum_and_crossing_are_the_evidence_after_each_interval(
+    rows: list[tuple[int, int, int, int]], direction: str, mixture: Mixture, theta0: float
+) -> None:
+    """The series' largest evidence and first crossing are read off the evidence after each
+    interval, however the test gets there."""
+    points = [CountPoint(float(i), c, b, x, y) for i, (c, b, x, y) in enumerate(rows)]
+    kw = {"direction": direction, "mixture": mixture, "theta0": theta0}
+    full = count_test(points, **kw)  # type: ignore[arg-type]
+    after = [count_test(points[: k + 1], **kw) for k in range(len(points))]  # type: ignore[arg-type]
+    assert full.e_max == max(1.0, *(r.e_value for r in after))
+    first = next((points[k].time for k, r in enumerate(after) if r.rejected), None)
+    assert full.crossed_at == first
+    assert full.e_value == after[-1].e_value
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 40)), min_size=1, max_size=30),
+    st.sampled_from(["up", "down"]),
+    st.sampled_from([0.002, 0.01, 0.05]),
+)
+def test_rate_test_maximum_and_crossing_are_the_evidence_after_each_interval(
+    rows: list[tuple[int, int]], direction: str, limit: float
+) -> None:
+    points = [RatePoint(float(i), n, min(x, n)) for i, (n, x) in enumerate(rows)]
+    full = rate_test(points, limit=limit, direction=direction)  # type: ignore[arg-type]
+    after = [
+        rate_test(points[: k + 1], limit=limit, direction=direction)  # type: ignore[arg-type]
+        for k in range(len(points))
+    ]
+    assert full.e_max == max(1.0, *(r.e_value for r in after))
+    first = next((points[k].time for k, r in enumerate(after) if r.rejected), None)
+    assert full.crossed_at == first
+    assert full.e_value == after[-1].e_value
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
