@@ -107,3 +107,23 @@ def test_a_bad_plan_or_a_missing_file_exits_2(
     assert code == 2 and "stages[0].duration: unknown unit 'minutes'" in err
     code, _, err = run(capsys, "simulate", str(plan), "--scenario", str(bad), "--runs", "0")
     assert code == 2 and "--runs" in err
+
+
+def test_the_bad_version_reaches_a_stages_percentage_of_its_segment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 2,000 users; the segment holds 10 % of them (200); the stage opens to 25 % of it: 50.
+    data = plan_data()
+    data["stages"][0]["audience"] = {"percent": 25, "segment": "beta"}
+    plan, bad = tmp_path / "plan.yaml", tmp_path / "bad.yaml"
+    plan.write_text(json.dumps(data), encoding="utf-8")
+    scenario = scenario_data(
+        segments={"beta": "10%"},
+        traffic={"requests_per_second": 20, "users": 2000},
+        regressions=[{"latency_p99": "+10%"}],
+        horizon="25m",
+    )
+    bad.write_text(json.dumps(scenario), encoding="utf-8")
+    code, out, _ = run(capsys, "simulate", str(plan), "--scenario", str(bad))
+    assert code == 0
+    assert "Users who met the bad version: 50 (production 50);" in out

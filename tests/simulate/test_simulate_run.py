@@ -121,6 +121,31 @@ def test_a_segment_stage_serves_the_segments_users() -> None:
     assert 50 < only_staff.users <= 200
 
 
+def test_a_segment_stage_serves_its_percentage_of_the_segments_users_and_nobody_else() -> None:
+    # As the engine's flag router: 50 % of a segment holding 10 % of 2,000 users is 100 users,
+    # 5 % of the requests. A slower tail from the start (judged only when the stage ends) makes
+    # every request of the stage a bad one; the horizon ends in the stage's bake.
+    data = plan_data()
+    data["stages"][0]["audience"] = {"percent": 50, "segment": "staff"}
+    half_of_staff = plan(data)
+    result = simulate(
+        half_of_staff,
+        scenario(
+            half_of_staff,
+            segments={"staff": "10%"},
+            traffic={"requests_per_second": 20, "users": 2000},
+            regressions=[{"latency_p99": "+10%"}],
+            horizon="25m",
+        ),
+    )
+    (exposure,) = result.exposure
+    assert [p.name for p in result.phases] == ["stage 1 (Canary)"]
+    # Some 17 minutes at 1 request a second: every one of the 100 users comes back often.
+    assert exposure.users == exposure.users_bad == 100
+    stage_seconds = result.duration - result.phases[0].started_at
+    assert exposure.requests_bad == pytest.approx(20 * 0.05 * stage_seconds, rel=0.15)
+
+
 @pytest.mark.parametrize(
     ("world", "status", "words"),
     [

@@ -8,8 +8,10 @@ sign-offs from the people the plan names (``approver-1``... when it names nobody
 
 What a traffic action does takes effect when its answer arrives: the audience of the
 environment changes (:meth:`FakeWorld.audience`), as a router's or a flag's would; each flag
-keeps its own audience. A baseline
-measurement reports the control arm's expected values.
+keeps its own audience. A stage that opens the new version to a segment serves its percentage
+of the segment's members and nobody else, as the engine's flag router does: a segment holding
+10 % of users at ``{percent: 50, segment: beta}`` puts 5 % of users on the new version. A
+baseline measurement reports the control arm's expected values.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class _Placement:
     percent: float = 0.0
     enabled: bool = True
     segment: str | None = None
+    segment_percent: float = 100.0
     sticky: bool = True
     instances: set[str] = field(default_factory=set)
 
@@ -128,12 +131,15 @@ class FakeWorld:
         if placed is None:  # moved by a router, or by a flag other than the one asked about
             latest = self._latest.get(environment)
             placed = self._placements[latest] if latest is not None else _Placement()
-        segment = placed.segment
+        segment, within = placed.segment, placed.segment_percent
         if preview_segment is not None and placed.percent < 100.0:
-            segment = preview_segment
-        percent = placed.percent if placed.enabled else 0.0
-        share = self.segments.get(segment, 0.0) if segment is not None and placed.enabled else 0.0
-        return Audience(percent=percent, segment=share, sticky=placed.sticky)
+            segment, within = preview_segment, 100.0
+        if not placed.enabled:
+            return Audience(sticky=placed.sticky)
+        members = self.segments.get(segment, 0.0) if segment is not None else 0.0
+        return Audience(
+            percent=placed.percent, segment=members * within / 100.0, sticky=placed.sticky
+        )
 
     # ------------------------------------------------------------------ answering
 
@@ -232,13 +238,13 @@ class FakeWorld:
             flag = router.flag if isinstance(router, FlagRouter) else None
             placed = self._placement(action.environment, flag)
             placed.percent = action.percent
-            placed.segment = action.segment
+            placed.segment, placed.segment_percent = action.segment, action.segment_percent
             placed.sticky = by_flag
         elif isinstance(action, SetFlag):
             placed = self._placement(action.environment, action.flag)
             if action.percent is not None:
                 placed.percent = action.percent
-                placed.segment = action.segment
+                placed.segment, placed.segment_percent = action.segment, action.segment_percent
             if action.enabled is not None:
                 placed.enabled = action.enabled
             placed.sticky = True
