@@ -15,6 +15,7 @@ from shell_plans import FakeClock, canary, drive, feature_flag, ledger, write_pl
 from rollout.engine.controller import (
     BackgroundController,
     Controller,
+    TickReport,
     attach_to_server,
     start_rollout,
 )
@@ -126,3 +127,63 @@ def test_inside_the_server_a_ramp_reaches_sse_clients_through_the_flag_service(
                 if seen:
                     break
     assert seen == [20.0]
+
+
+class CountingController(Controller):
+    """A controller that says when it has done a round."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.rounds = 0
+        self.round_done = threading.Event()
+
+    def run_once(self, now: float | None = None) -> list[TickReport]:
+        reports = super().run_once(now)
+        self.rounds += 1
+        self.round_done.set()
+        return reports
+
+
+def test_a_telemetry_batch_wakes_the_controller_inside_the_server(
+    store: Store, clock: FakeClock
+) -> None:
+    """Triggers are judged as the data lands: a stored batch starts a round at once, although
+    the controller's own interval is an hour."""
+    app = create_app(store, poll_seconds=0)
+    background = BackgroundController(CountingController(store, owner="woken", clock=clock), 3600)
+    app.state.rollout.on_telemetry.append(background.controller.wake)
+    controller = background.controller
+    assert isinstance(controller, CountingController)
+    with BackgroundServer(app) as server:
+        background.start()
+        assert controller.round_done.wait(30), "the first round never ran"
+        controller.round_done.clear()
+        assert controller.rounds == 1
+        body = {
+            "sdk": {"name": "rollout-python", "version": "0.1.0", "instance": "i-1"},
+            "environment": "production",
+            "window_start": clock.now - 5,
+            "window_end": clock.now,
+            "arms": [{"flag": "checkout", "variant": "on", "requests": 5, "errors": 1}],
+        }
+        response = httpx.post(f"{server.url}/api/v1/telemetry", json=body, timeout=30)
+        assert response.status_code == 202
+        woke = controller.round_done.wait(30)
+        background.stop(timeout=30)
+    assert woke, "the stored batch did not wake the controller"
+    assert controller.rounds == 2
+
+
+def test_wakes_closer_than_the_minimum_gap_make_one_round(store: Store, clock: FakeClock) -> None:
+    controller = CountingController(store, owner="coalesced", clock=clock)
+    thread = threading.Thread(
+        target=lambda: controller.run_forever(3600, handle_signals=False, min_gap=3600)
+    )
+    thread.start()
+    assert controller.round_done.wait(30)
+    for _ in range(50):  # a burst of batches from many SDKs
+        controller.wake()
+    controller.stop()  # stopping ends the wait for the gap too
+    thread.join(30)
+    assert not thread.is_alive()
+    assert controller.rounds == 1

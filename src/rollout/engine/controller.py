@@ -5,7 +5,10 @@ its owner id and a TTL), then ticks each one through the :class:`~rollout.engine
 A lost lease or a conflicting save stops acting on that rollout at once (another controller has
 it now). :meth:`Controller.run_forever` repeats that every ``interval`` seconds until
 SIGTERM/SIGINT (or :meth:`Controller.stop`), finishes the action in hand, and gives its leases
-back so another controller takes over without waiting. Several controllers may share one
+back so another controller takes over without waiting. :meth:`Controller.wake` starts the next
+round early (at most one round per ``min_gap`` seconds): a controller inside the server is woken
+by every stored telemetry batch, so a rollback trigger is judged on the batch that proves it
+instead of up to a whole interval later. Several controllers may share one
 PostgreSQL: each rollout is acted on by one at a time.
 
 Leasing includes rollouts that have ended but whose last actions (the final announcements)
@@ -103,6 +106,7 @@ class Controller:
         world = World(store, notifier or AppriseNotifier(), flag_store, environ, on_flag_change)
         self.runner = Runner(store, world, owner=self.owner, clock=clock, lease_ttl=lease_ttl)
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._held: set[str] = set()
 
     @property
@@ -112,6 +116,13 @@ class Controller:
     def stop(self) -> None:
         """Ask :meth:`run_forever` to finish the action in hand and return."""
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Start :meth:`run_forever`'s next round now rather than at the end of its interval
+        (new data has come in). Cheap and safe from any thread; wakes during a round start
+        one more round after it."""
+        self._wake.set()
 
     def run_once(self, now: float | None = None) -> list[TickReport]:
         """One tick of every rollout this controller can lease; ``now`` fixes the time."""
@@ -168,14 +179,23 @@ class Controller:
             log.warning("%s: could not release the lease: %s", rollout_id, exc)
         self._held.discard(rollout_id)
 
-    def run_forever(self, interval: float = 5.0, *, handle_signals: bool = True) -> None:
-        """Tick every ``interval`` seconds until stopped; SIGTERM/SIGINT stop it gracefully
+    def run_forever(
+        self, interval: float = 5.0, *, handle_signals: bool = True, min_gap: float = 1.0
+    ) -> None:
+        """Tick every ``interval`` seconds, or sooner when woken (:meth:`wake`) but never more
+        than once per ``min_gap`` seconds, until stopped; SIGTERM/SIGINT stop it gracefully
         (when ``handle_signals`` and running in the main thread). Leases are given back."""
         restore = self._install_signals() if handle_signals else {}
         try:
             while not self._stop.is_set():
+                began = time.monotonic()
                 self.run_once()
-                self._stop.wait(interval)
+                self._wake.wait(interval)
+                self._wake.clear()
+                # Many SDKs report every few seconds: coalesce their wakes into one round.
+                rest = min(min_gap, interval) - (time.monotonic() - began)
+                if rest > 0:
+                    self._stop.wait(rest)
         finally:
             for number, handler in restore.items():
                 signal.signal(number, handler)
@@ -224,14 +244,17 @@ def attach_to_server(
     context: ServerContext, *, interval: float = 5.0, **options: Any
 ) -> BackgroundController:
     """Run a controller inside a server: flags are written through the server's
-    ``FlagService``, so its SSE clients see each ramp at once. Started and stopped with the
-    server (its ``on_startup`` / ``on_shutdown`` hooks); ``options`` go to :class:`Controller`.
+    ``FlagService``, so its SSE clients see each ramp at once, and every stored telemetry
+    batch wakes it (:meth:`Controller.wake`), so triggers are judged as the data lands.
+    Started and stopped with the server (its ``on_startup`` / ``on_shutdown`` hooks);
+    ``options`` go to :class:`Controller`.
     """
     import asyncio
 
     background = BackgroundController(
         Controller(context.store, flag_store=context.service, **options), interval
     )
+    context.on_telemetry.append(background.controller.wake)
 
     async def start() -> None:
         background.start()

@@ -80,7 +80,10 @@ class RolloutClient:
     * ``streaming`` -- SSE updates (polling only when False); ``poll_interval`` -- the polling
       period when polling; ``failures_before_polling``, ``stream_retry_interval``,
       ``stream_read_timeout`` -- see :mod:`rollout.sdk.sync`.
-    * ``telemetry`` -- record and send outcomes; ``flush_interval`` -- the telemetry window;
+    * ``telemetry`` -- record and send outcomes; ``flush_interval`` -- the telemetry window
+      (5 s, the event flush period LaunchDarkly's server SDKs use by default; the server judges
+      rollback triggers on each batch as it lands, so a shorter window means an earlier
+      rollback: bench/detection.py shows what each cadence costs in bad-version errors);
       ``max_pending_batches`` -- unsent windows kept while the server is unreachable.
     * ``http_timeout`` -- connect/read timeout of ordinary requests.
 
@@ -99,7 +102,7 @@ class RolloutClient:
         streaming: bool = True,
         poll_interval: float = 30.0,
         telemetry: bool = True,
-        flush_interval: float = 10.0,
+        flush_interval: float = 5.0,
         max_pending_batches: int = 100,
         stream_read_timeout: float = 45.0,
         failures_before_polling: int = 3,

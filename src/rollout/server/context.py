@@ -76,6 +76,9 @@ class ServerContext:
     retry_ms: int
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
+    on_telemetry: list[Callable[[], None]] = field(default_factory=list)
+    """Called (quickly, without blocking) after each telemetry batch is stored: the
+    controller inside the server wakes to judge rollback triggers on it at once."""
 
 
 def server_context(request: Request) -> ServerContext:

@@ -51,4 +51,6 @@ def post_telemetry(
     accepted = ctx.store.add_telemetry(rows)
     ctx.metrics.telemetry_batches.inc()
     ctx.metrics.telemetry_rows.inc(accepted)
+    for listener in ctx.on_telemetry:
+        listener()
     return TelemetryAccepted(accepted=accepted)

@@ -132,14 +132,50 @@ def test_a_flag_that_does_not_exist_has_no_data(store: Store) -> None:
     assert "does not exist in production" in result.reason
 
 
-def test_before_a_whole_step_has_passed_there_is_no_data(store: Store) -> None:
+def test_batches_after_the_last_whole_step_form_a_partial_step_up_to_now(store: Store) -> None:
+    """A trigger is judged on every batch as soon as it lands: the batches that ended after
+    the last whole step are a step of their own, ending at the moment asked for."""
     boolean_flag(store)
-    store.add_telemetry([batch(10, "on", 5)])
+    store.add_telemetry(
+        [
+            batch(10, "on", 40, 2),
+            batch(10, "off", 900, 9),
+            batch(95, "on", 30, 3),
+            batch(96, "off", 600, 5),
+            batch(100, "on", 999, 999),  # ends at the moment asked for: the next call's
+        ]
+    )
+
+    result = fetch(store, end=T0 + 100)
+
+    assert isinstance(result, MetricSeries)
+    got = [
+        (i.start - T0, i.end - T0, i.canary.requests, i.canary.errors, i.control.requests,
+         i.control.errors)
+        for i in result.intervals
+    ]  # fmt: skip
+    assert got == [(0, 30, 40, 2, 900, 9), (90, 100, 30, 3, 600, 5)]
+
+
+def test_before_a_whole_step_has_passed_the_batches_so_far_count(store: Store) -> None:
+    boolean_flag(store)
+    store.add_telemetry([batch(10, "on", 5, 1), batch(12, "off", 50)])
+
+    result = fetch(store, end=T0 + 29)
+
+    assert isinstance(result, MetricSeries)
+    [interval] = result.intervals
+    assert (interval.start - T0, interval.end - T0) == (0, 29)
+    assert (interval.canary.requests, interval.canary.errors) == (5, 1)
+
+
+def test_no_batch_yet_is_no_data(store: Store) -> None:
+    boolean_flag(store)
 
     result = fetch(store, end=T0 + 29)
 
     assert isinstance(result, NoData)
-    assert "no whole 30 s step" in result.reason
+    assert "no telemetry of flag" in result.reason
 
 
 @pytest.mark.parametrize("kind", ["conversion", "mean", "count"])

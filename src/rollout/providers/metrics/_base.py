@@ -10,10 +10,14 @@ source that cannot answer (timeout, bad query, unreachable server, malformed out
 
 Steps: the window ``[start, end)`` is cut into whole steps of ``step`` seconds counted from
 ``start``; a trailing partial step is left for the next call (a Prometheus range query can only
-evaluate whole steps, and every source follows the same rule so they stay interchangeable).
+evaluate whole steps, and a script is asked for whole steps too).
 Example: ``start=0, end=100, step=30`` gives ``[0, 30)``, ``[30, 60)``, ``[60, 90)``; the last
 10 s come with the next call that reaches 120. Steps in which neither arm had any sample are
-left out of the series.
+left out of the series. The built-in telemetry is the exception: its data arrive as SDK
+batches, already counted, so it also answers for the partial step ``[90, 100)`` (see
+:meth:`Steps.index_of`'s ``partial``): a rollback trigger is then judged on every batch as
+soon as it lands, not up to a whole step later. The anytime-valid tests do not depend on
+how the window is cut, so a partial step costs no validity.
 """
 
 from __future__ import annotations
@@ -127,15 +131,26 @@ class Steps:
         return self.start + self.count * self.step
 
     def bounds(self, index: int) -> tuple[float, float]:
-        """``(start, end)`` of step ``index`` (0-based)."""
-        return self.start + index * self.step, self.start + (index + 1) * self.step
+        """``(start, end)`` of step ``index`` (0-based); index ``count`` is the trailing
+        partial step, which ends at ``end``."""
+        start = self.start + index * self.step
+        return start, min(start + self.step, self.end) if index >= self.count else start + self.step
 
     def index_of_end(self, t: float) -> int:
         """The step whose end is ``t`` (a range query's evaluation time), to the nearest."""
         return round((t - self.start) / self.step) - 1
 
-    def index_of(self, t: float) -> int | None:
-        """The step that holds the moment ``t`` (start inclusive), None outside them all."""
+    def index_of(self, t: float, *, partial: bool = False) -> int | None:
+        """The step that holds the moment ``t`` (start inclusive), None outside them all.
+        With ``partial``, a moment in ``[stop, end)`` belongs to the trailing partial step,
+        index ``count``.
+
+        >>> steps = Steps(0.0, 100.0, 30.0)
+        >>> steps.index_of(95.0), steps.index_of(95.0, partial=True), steps.bounds(3)
+        (None, 3, (90.0, 100.0))
+        """
+        if partial and self.stop <= t < self.end:
+            return self.count
         if not self.start <= t < self.stop:
             return None
         return min(int((t - self.start) // self.step), self.count - 1)

@@ -10,7 +10,10 @@ SDKs report, per flag arm and per flush window, how many requests they served, h
 and a latency sketch (ms). This source reads the batches of the stage's flag in the
 environment, puts each batch in the step its window *ended* in (the store's half-open rule, so
 a batch is never counted twice by consecutive windows), and adds up each arm per step: requests
-and errors are summed, latency sketches merged exactly.
+and errors are summed, latency sketches merged exactly. Batches that ended after the last whole
+step form one more, partial step up to the moment asked for: each judgement sees every batch
+that has landed, so a trigger can fire on the batch that proves it rather than up to a
+monitoring interval later.
 
 Arms: the canary is the variant the rollout serves to its audience, the control the variant
 everyone else gets. When :class:`ArmSelector` leaves them out they are read from the flag as
@@ -113,11 +116,9 @@ class BuiltinMetricSource:
                 "telemetry for it",
             )
         canary, control = chosen
-        if steps.count == 0:
-            return NoData(metric, f"no whole {step:g} s step has passed since the window opened")
         try:
             rows = self.store.query_telemetry(
-                arms.environment, arms.flag, _moment(steps.start), _moment(steps.stop)
+                arms.environment, arms.flag, _moment(steps.start), _moment(steps.end)
             )
         except StoreError as exc:
             raise MetricsError(f"reading telemetry of flag {arms.flag!r} failed: {exc}") from exc
@@ -125,7 +126,7 @@ class BuiltinMetricSource:
             lambda: defaultdict(list)
         )
         for row in rows:
-            index = steps.index_of(row.window_end.timestamp())
+            index = steps.index_of(row.window_end.timestamp(), partial=True)
             if index is not None and row.variant in (canary, control):
                 per_step[index][row.variant].append(row)
         intervals = [
