@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rollout.analysis import _format as fmt
+from rollout.analysis import figures as fmt
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import jsonschema_rs
 import pytest
 
 from rollout.plan import plan_json_schema
-from rollout.plan._source import read_yaml
+from rollout.plan.source import read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = [

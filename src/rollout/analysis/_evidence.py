@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rollout.analysis import _measures as m
+from rollout.analysis import measures as m
 from rollout.analysis.observation import Interval, MetricSpec
 from rollout.analysis.sequential import (
     CONVERSION_MIXTURE,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from rollout.analysis import _format as fmt
-from rollout.analysis import _measures as m
+from rollout.analysis import figures as fmt
+from rollout.analysis import measures as m
 from rollout.analysis._evidence import Evidence, SlowShares
 from rollout.analysis.observation import ArmStats, MetricSpec
 from rollout.analysis.verdict import Role

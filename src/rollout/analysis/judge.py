@@ -43,9 +43,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rollout.analysis import _format as fmt
-from rollout.analysis import _measures as m
 from rollout.analysis import _reasons as say
+from rollout.analysis import figures as fmt
+from rollout.analysis import measures as m
 from rollout.analysis._evidence import Evidence, one_sample, two_sample
 from rollout.analysis.observation import ArmStats, Interval, MetricSeries, MetricSpec
 from rollout.analysis.sequential import DEFAULT_ALPHA, reference_size

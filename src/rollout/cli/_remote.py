@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import httpx
 
     from rollout.engine.controller import RolloutView
-    from rollout.server._api_schemas import DecisionOut, HistoryOut, VerbAccepted
+    from rollout.server import DecisionOut, HistoryOut, VerbAccepted
     from rollout.server.client import FlagsClient
 
 SERVER_ENV = "ROLLOUT_SERVER"
@@ -116,7 +116,7 @@ class RolloutsClient:
 
     def views(self, status: str | None = None, limit: int = 50) -> list[RolloutView]:
         """Status views of the newest rollouts (in ``status`` only, when given)."""
-        from rollout.server._api_schemas import RolloutList
+        from rollout.server import RolloutList
 
         params: dict[str, Any] = {"limit": limit}
         if status is not None:
@@ -130,7 +130,7 @@ class RolloutsClient:
 
     def verb(self, rollout_id: str, verb: str, comment: str = "") -> VerbAccepted:
         """Queue ``pause``, ``resume``, ``promote``, ``abort`` or ``retry``."""
-        from rollout.server._api_schemas import VerbAccepted
+        from rollout.server import VerbAccepted
 
         data = self._call("POST", _path(rollout_id, verb), {"comment": comment})
         return VerbAccepted.model_validate(data)
@@ -139,7 +139,7 @@ class RolloutsClient:
         self, rollout_id: str, approve: bool, environment: str | None, comment: str = ""
     ) -> DecisionOut:
         """Approve or reject ``environment`` (default: the one the rollout waits for)."""
-        from rollout.server._api_schemas import DecisionOut
+        from rollout.server import DecisionOut
 
         word = "approve" if approve else "reject"
         body = {"environment": environment, "comment": comment}
@@ -149,7 +149,7 @@ class RolloutsClient:
         self, rollout_id: str, gate: int, roles: tuple[str, ...], approve: bool, comment: str
     ) -> VerbAccepted:
         """Sign off (or refuse) manual checklist gate ``gate`` holding ``roles``."""
-        from rollout.server._api_schemas import VerbAccepted
+        from rollout.server import VerbAccepted
 
         body = {"roles": list(roles), "approve": approve, "comment": comment}
         path = _path(rollout_id, f"gates/{gate}/sign-off")
@@ -157,7 +157,7 @@ class RolloutsClient:
 
     def history(self, rollout_id: str) -> HistoryOut:
         """The audit trail and the re-check of its hash chain."""
-        from rollout.server._api_schemas import HistoryOut
+        from rollout.server import HistoryOut
 
         return HistoryOut.model_validate(self._call("GET", _path(rollout_id, "history")))
 
@@ -165,7 +165,7 @@ class RolloutsClient:
 
     @staticmethod
     def _view(data: Any) -> RolloutView:
-        from rollout.server._api_schemas import RolloutStatusOut
+        from rollout.server import RolloutStatusOut
 
         return RolloutStatusOut.model_validate(data).view()
 
@@ -202,7 +202,7 @@ def _path(rollout_id: str, *rest: str) -> str:
 
 def _error(status: int, data: Any, text: str, base_url: str) -> Exception:
     from rollout.errors import EngineError, NotFound, StoreError
-    from rollout.server._api_schemas import PlanProblemsBody
+    from rollout.server import PlanProblemsBody
     from rollout.server.client import AccessDenied, ServerUnavailable
 
     detail = data.get("detail") if isinstance(data, dict) else None

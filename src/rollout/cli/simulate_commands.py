@@ -105,7 +105,7 @@ def simulate(
 
 
 def _when(at: float | None) -> str:
-    from rollout.engine._words import seconds
+    from rollout.engine import seconds
 
     return "-" if at is None else f"t+{seconds(at)}"
 
@@ -152,7 +152,7 @@ def _show_run(
 
 
 def _outcome_lines(result: SimulationResult) -> list[str]:
-    from rollout.engine._words import seconds
+    from rollout.engine import seconds
 
     style = _OUTCOME_STYLE.get(result.status.value, "cyan")
     ended = "ended" if result.finished else f"still {result.status.value} at the horizon"
@@ -186,7 +186,7 @@ def _brief(run: SimulationResult) -> dict[str, Any]:
 
 
 def _show_summary(plan: Plan, scenario_file: Path, summary: RunsSummary) -> None:
-    from rollout.engine._words import seconds
+    from rollout.engine import seconds
 
     console = out_console
     seeds = [run.seed for run in summary.runs]

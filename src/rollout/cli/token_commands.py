@@ -80,7 +80,7 @@ def create(
     actor: Actor = None,
     database: Database = None,
 ) -> None:
-    from rollout.server._api_roles import parse_role
+    from rollout.server import parse_role
     from rollout.store import open_store
 
     try:

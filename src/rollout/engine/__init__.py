@@ -10,10 +10,23 @@ state, an observation and the time, and returns a :class:`Decision`::
 
 :func:`metric_request` says which criteria the shell should measure for the current window;
 :func:`check_verb` refuses an operator verb that does not apply, with a reason.
+
+What a plan means to the judge, for the shell's charts, baselines and simulations to agree with
+it: :func:`spec_for` (a metric's kind), :func:`triggers` (a stage's rollback triggers, the
+strategy's included), :func:`spike_checks` and :func:`planned_baseline` (post-deployment
+validation). The engine's wording, for reports beside its reasons: :func:`seconds` (a duration,
+``1h30m``) and :func:`stage_label` (``stage 2 (Limited Release)``).
 """
 
-from rollout.engine._judging import metric_request
+from rollout.engine._judging import (
+    metric_request,
+    planned_baseline,
+    spec_for,
+    spike_checks,
+    triggers,
+)
 from rollout.engine._verbs import check_verb, verb_problem
+from rollout.engine._words import seconds, stage_label
 from rollout.engine.actions import (
     ACTION_TYPES,
     Action,
@@ -83,5 +96,11 @@ __all__ = [
     "check_verb",
     "decide",
     "metric_request",
+    "planned_baseline",
+    "seconds",
+    "spec_for",
+    "spike_checks",
+    "stage_label",
+    "triggers",
     "verb_problem",
 ]

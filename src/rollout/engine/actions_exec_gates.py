@@ -21,8 +21,7 @@ from rollout.engine.actions_exec_world import Done, checked, plan_flag
 from rollout.errors import RolloutError
 from rollout.plan.model import FlagRouter
 from rollout.providers.checks import run_check
-from rollout.providers.metrics import NoData, fetch_metric
-from rollout.providers.metrics._base import ArmSelector
+from rollout.providers.metrics import ArmSelector, NoData, fetch_metric
 from rollout.providers.migrations import Migrator, run_migrations_gate
 from rollout.providers.migrations.tool import Verdict as MigrationVerdict
 from rollout.providers.traffic import RouterContext, router_for

@@ -24,8 +24,13 @@ from rollout.engine.actions_exec_world import AudienceStore, ChangeListener, Don
 from rollout.errors import NotFound, StoreError, TrafficError
 from rollout.flags import Flag, stage_segment, with_stage_audience
 from rollout.plan.model import FlagRouter, FlagSpec
-from rollout.providers.traffic import AppliedWeight, RouterContext, router_for
-from rollout.providers.traffic._base import check_percent, format_percent
+from rollout.providers.traffic import (
+    AppliedWeight,
+    RouterContext,
+    check_percent,
+    format_percent,
+    router_for,
+)
 from rollout.providers.traffic.flag import FlagTrafficRouter, live_percent
 
 if TYPE_CHECKING:

@@ -32,8 +32,7 @@ from rollout.engine.runner_store import CriterionView, StageNote
 from rollout.engine.state import RolloutState, Status
 from rollout.errors import RolloutError
 from rollout.plan.model import Plan
-from rollout.providers.metrics import fetch_metric
-from rollout.providers.metrics._base import ArmSelector
+from rollout.providers.metrics import ArmSelector, fetch_metric
 from rollout.store import ActionStatus, EventRecord
 
 COMMAND_PREFIX = "command."

@@ -59,9 +59,9 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
-from rollout.plan._wording import did_you_mean, quoted
 from rollout.plan.criteria import Criterion, NoRegression, RelativeToControl, latency_percentile
 from rollout.plan.model import MOMENTS, FlagRouter, Plan, Stage
+from rollout.plan.wording import did_you_mean, quoted
 
 Path = tuple[str | int, ...]
 Finding = tuple[Path, str]

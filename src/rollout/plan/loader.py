@@ -27,10 +27,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from rollout.errors import PlanError, Problem
-from rollout.plan._explain import explain, format_path, locate
-from rollout.plan._source import Source, read_yaml
 from rollout.plan.crossref import cross_check
 from rollout.plan.model import Plan
+from rollout.plan.problems import explain, format_path, locate
+from rollout.plan.source import Source, read_yaml
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:

@@ -18,9 +18,9 @@ from pydantic import BeforeValidator, PlainSerializer, PlainValidator, WithJsonS
 from pydantic_core import PydanticCustomError
 
 from rollout.errors import CriterionSyntaxError
-from rollout.plan._wording import describe
 from rollout.plan.criteria import Criterion, criterion_text, parse_criterion
 from rollout.plan.durations import parse_duration
+from rollout.plan.wording import describe
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$", re.IGNORECASE)
 _PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%?\s*$")

@@ -8,6 +8,9 @@
   reaches every SSE client of every replica.
 * :class:`BackgroundServer`, :func:`make_server` -- running the app under uvicorn.
 * :class:`FlagsClient` -- the same operations as :class:`FlagService`, over HTTP.
+* The rollout API's bodies (:class:`RolloutStatusOut`, :class:`RolloutList`,
+  :class:`VerbAccepted`, :class:`DecisionOut`, :class:`HistoryOut`, :class:`PlanProblemsBody`),
+  which ``rollout --server`` reads, and a token's :class:`Role` (:func:`parse_role`).
 
 Exports load on first use, so ``rollout flags`` without a server does not import FastAPI.
 """
@@ -18,6 +21,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rollout.server._api_roles import Role, parse_role
+    from rollout.server._api_schemas import (
+        DecisionOut,
+        HistoryOut,
+        PlanProblemsBody,
+        RolloutList,
+        RolloutStatusOut,
+        VerbAccepted,
+    )
     from rollout.server.app import create_app
     from rollout.server.broadcast import Broadcaster, Subscription
     from rollout.server.client import FlagsClient, ServerUnavailable
@@ -40,6 +52,14 @@ if TYPE_CHECKING:
     from rollout.server.run import BackgroundServer, RolloutServer, bind, make_server
 
 _WHERE = {
+    "Role": "_api_roles",
+    "parse_role": "_api_roles",
+    "DecisionOut": "_api_schemas",
+    "HistoryOut": "_api_schemas",
+    "PlanProblemsBody": "_api_schemas",
+    "RolloutList": "_api_schemas",
+    "RolloutStatusOut": "_api_schemas",
+    "VerbAccepted": "_api_schemas",
     "create_app": "app",
     "Broadcaster": "broadcast",
     "Subscription": "broadcast",
@@ -71,24 +91,32 @@ __all__ = [
     "ChangeFeed",
     "ConfigDocument",
     "ConfigRelay",
+    "DecisionOut",
     "FieldProblem",
     "FlagService",
     "FlagsAPI",
     "FlagsClient",
+    "HistoryOut",
     "InProcessFeed",
     "InvalidDefinition",
+    "PlanProblemsBody",
     "PostgresFeed",
     "PreconditionFailed",
     "RedisFeed",
+    "Role",
+    "RolloutList",
     "RolloutServer",
+    "RolloutStatusOut",
     "SegmentInUse",
     "ServerContext",
     "ServerUnavailable",
     "Subscription",
+    "VerbAccepted",
     "bind",
     "create_app",
     "make_feed",
     "make_server",
+    "parse_role",
 ]
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 
 from rollout.analysis import MetricKind, MetricSpec
-from rollout.engine._judging import spec_for, spike_checks, triggers
+from rollout.engine import spec_for, spike_checks, triggers
 from rollout.plan.model import Plan
 from rollout.simulate.scenario import Arm, MeanValue, Regression, Scenario
 

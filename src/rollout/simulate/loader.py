@@ -22,11 +22,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from rollout.errors import PlanError, Problem
-from rollout.plan._explain import explain, format_path, locate
-from rollout.plan._source import Path as FieldPath
-from rollout.plan._source import read_yaml
-from rollout.plan._wording import did_you_mean
 from rollout.plan.model import Plan
+from rollout.plan.problems import explain, format_path, locate
+from rollout.plan.source import Path as FieldPath
+from rollout.plan.source import read_yaml
+from rollout.plan.wording import did_you_mean
 from rollout.simulate.behaviour import metric_kinds
 from rollout.simulate.scenario import MeanValue, Scenario
 

@@ -34,8 +34,9 @@ from rollout.engine import (
     Verb,
     decide,
     metric_request,
+    seconds,
+    stage_label,
 )
-from rollout.engine._words import seconds, stage_label
 from rollout.engine.state import Hold
 from rollout.plan.model import Plan
 from rollout.simulate.behaviour import Versions

@@ -44,10 +44,10 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 from rollout.errors import CriterionSyntaxError
-from rollout.plan._wording import describe
 from rollout.plan.durations import parse_duration
 from rollout.plan.model import Section
 from rollout.plan.types import Name, Percent, Seconds
+from rollout.plan.wording import describe
 
 __all__ = [
     "ALWAYS",

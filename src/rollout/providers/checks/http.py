@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from rollout.plan._markdown import mask_url
+from rollout.plan import mask_url
 from rollout.plan.model import HttpCheck
 from rollout.providers.checks._result import (
     CheckContext,

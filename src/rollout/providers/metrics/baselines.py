@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from rollout.analysis import MetricSeries, MetricSpec, pool
-from rollout.analysis import _format as fmt
-from rollout.analysis._measures import exposures, noun, show, show_limit, value
-from rollout.engine._judging import planned_baseline, spec_for, spike_checks
+from rollout.analysis import figures as fmt
+from rollout.analysis.measures import exposures, noun, show, show_limit, value
+from rollout.engine import planned_baseline, spec_for, spike_checks
 from rollout.errors import MetricsError
 from rollout.plan.durations import format_duration
 from rollout.plan.model import Plan

@@ -37,7 +37,7 @@ from urllib.parse import unquote
 import apprise
 import httpx
 
-from rollout.plan._markdown import mask_url
+from rollout.plan import mask_url
 from rollout.providers.checks.http import backoff
 from rollout.providers.notify._base import Delivery, Message
 from rollout.providers.notify.signing import (

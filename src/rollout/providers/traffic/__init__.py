@@ -11,9 +11,18 @@ haproxy    server weights through HAProxy's runtime API socket, read back
 command    the user's ``set`` / ``get`` scripts
 flag       the built-in flag store (registered by whoever holds the store)
 =========  =====================================================================
+
+:func:`check_percent` refuses a weight outside 0..100 and :func:`format_percent` writes one
+as people do (``2.5``), for whoever asks a router for a weight.
 """
 
-from rollout.providers.traffic._base import AppliedWeight, RouterContext, TrafficRouter
+from rollout.providers.traffic._base import (
+    AppliedWeight,
+    RouterContext,
+    TrafficRouter,
+    check_percent,
+    format_percent,
+)
 from rollout.providers.traffic.registry import (
     RouterFactory,
     RouterRegistry,
@@ -27,6 +36,8 @@ __all__ = [
     "RouterFactory",
     "RouterRegistry",
     "TrafficRouter",
+    "check_percent",
     "default_registry",
+    "format_percent",
     "router_for",
 ]

@@ -20,8 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rollout.analysis import MetricSeries, SeriesPoint, judge
-from rollout.engine import metric_request
-from rollout.engine._judging import spec_for, triggers
+from rollout.engine import metric_request, spec_for, triggers
 from rollout.engine.runner import StoredRollout
 from rollout.engine.state import RolloutState, Status
 from rollout.errors import RolloutError

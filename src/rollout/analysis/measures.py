@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rollout.analysis import _format as fmt
+from rollout.analysis import figures as fmt
 from rollout.analysis.observation import ArmStats, Interval, MetricSpec
 from rollout.analysis.sketch import LatencySketch
 from rollout.analysis.verdict import MAX_SERIES_POINTS, SeriesPoint

@@ -28,8 +28,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-from rollout.plan._source import Path, Place, Source
-from rollout.plan._wording import closest, describe, did_you_mean, joined, quoted
+from rollout.plan.source import Path, Place, Source
+from rollout.plan.wording import closest, describe, did_you_mean, joined, quoted
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
