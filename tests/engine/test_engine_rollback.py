@@ -176,3 +176,63 @@ def test_a_finished_rollout_ignores_verbs_but_records_late_results() -> None:
     sim.tick()
     assert sim.state.status is final.status
     assert all(e.outcome.value == "done" for e in sim.state.ledger if e.kind == "notify")
+
+
+def _shares_while_rolling_back(data: dict[str, Any]) -> list[float]:
+    """The new version's share at the abort in stage 2 (50 %), then after each tick until
+    the rollback ends (every action is answered on the tick after it is issued)."""
+    sim = Sim(load(data))
+    _abort_in_stage_2(sim)
+    shares = [sim.state.traffic_percent]
+    while not sim.state.status.terminal:
+        sim.tick()
+        shares.append(sim.state.traffic_percent)
+    assert sim.state.status is Status.ROLLED_BACK
+    return shares
+
+
+def test_the_share_follows_the_traffic_step_once_the_router_has_done_it() -> None:
+    assert _shares_while_rolling_back(_rollback_plan()) == [50.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_a_failed_traffic_step_leaves_the_share_where_it_was() -> None:
+    sim = Sim(load(_rollback_plan()), world=World(fail={"rollback/1": ["router timeout"] * 3}))
+    _abort_in_stage_2(sim)
+    final = sim.run()
+    assert (final.status, final.traffic_percent) == (Status.ROLLBACK_FAILED, 50.0)
+
+
+def test_flag_steps_on_the_rollout_flag_set_the_share() -> None:
+    data = plan_data("feature-flag")
+    data["rollback"] = [
+        {"flag": {"key": "new-checkout", "percent": 20}},
+        {"flag": {"key": "new-checkout", "enabled": False}},
+    ]
+    assert _shares_while_rolling_back(data) == [50.0, 20.0, 0.0]
+
+
+def test_a_flag_step_on_another_flag_leaves_the_share_alone() -> None:
+    data = plan_data("canary")
+    data["flags"].append({"key": "banner", "description": "a banner"})
+    # The plan's own rollback leaves a fifth of the traffic on the new version: say so.
+    data["rollback"] = [{"flag": {"key": "banner", "enabled": False}}, {"traffic": 20}]
+    assert _shares_while_rolling_back(data) == [50.0, 50.0, 20.0]
+
+
+def test_a_rollback_by_commands_alone_ends_with_nobody_on_the_new_version() -> None:
+    data = plan_data("canary")
+    data["rollback"] = [{"run": "./put-the-old-version-back.sh"}]
+    assert _shares_while_rolling_back(data) == [50.0, 0.0]
+
+
+def test_rolling_back_a_rolling_deployment_counts_the_instances_put_back() -> None:
+    data = _rollback_plan("rolling")
+    data["rollback"][0]["traffic"] = 20  # one of five instances keeps the new version
+    sim = Sim(load(data))
+    _abort_in_stage_2(sim)
+    final = sim.run()
+    assert (final.status, final.instances_done, final.traffic_percent) == (
+        Status.ROLLED_BACK,
+        1,
+        20.0,
+    )

@@ -119,6 +119,9 @@ def test_approvals_and_verbs_given_on_the_cli_reach_the_controller(cli: Cli, wor
     assert json.loads(out)[0]["stage"] == "Everyone"
     assert cli("abort", rid, "-m", "enough")[0] == 0
     assert cli.tick() == "rolled_back"
+    code, out, _ = cli.plain("status", rid, "--json")
+    [view] = json.loads(out)
+    assert (view["status"], view["audience_percent"]) == ("rolled_back", 0.0)
 
     code, out, _ = cli.plain("history", rid)
     for said in (

@@ -100,6 +100,8 @@ def test_promote_ends_the_bake_now_and_abort_rolls_back(
     record = store.get_rollout(started)
     assert record.status.value == "rolled_back"
     assert (work / "weight-production.txt").read_text().strip() == "0"
+    view = rollout_status(store, started, now=clock())
+    assert (view.status, view.stage, view.audience_percent) == ("rolled_back", "", 0.0)
     assert any("aborted by erin (wrong build)" in r for r in reasons(store, started))
 
 

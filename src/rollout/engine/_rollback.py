@@ -5,6 +5,11 @@ The rollback runs the plan's rollback steps in order, in the environment the rol
 ``retries``; a step that still fails ends the rollout in ``rollback_failed``, loudly, never in
 ``rolled_back``. A ``notify`` step that cannot be delivered is noted and skipped: telling people
 must never hold up putting the old version back.
+
+The state's ``traffic_percent`` follows the rollback: a ``traffic`` step, or a ``flag`` step on
+the flag that carries the new version's share, sets it once done, so status displays show what
+users get now rather than the last stage's share. A rollback without such a step puts the old
+version back by its own commands, so ``rolled_back`` then means a share of 0.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from rollout.engine.actions import (
     SetTraffic,
 )
 from rollout.engine.state import Hold, Outcome, Status
-from rollout.plan.model import RollbackStep
+from rollout.plan.model import FlagRouter, RollbackStep
 
 
 def hold(t: Tick, why: Hold, reason: str, fired: tuple[str, ...] = ()) -> bool:
@@ -125,7 +130,11 @@ def rolling_back(t: Tick) -> bool:
                 return True
             t.update(notes=(*t.state.notes, what))
             t.say(f"{what}; carrying on with the rollback")
+        if progress is Progress.DONE:
+            _record_share(t, step)
         t.update(step=index + 1)
+    if not any(_moves_share(t, step) for step in steps):
+        t.update(traffic_percent=0.0, instances_done=0)
     count = len(steps)
     t.transition(
         Status.ROLLED_BACK,
@@ -154,6 +163,38 @@ def _label(step: RollbackStep) -> str:
     if step.migrate is not None:
         return "rollback migration"
     return "notify"
+
+
+def _share_flag(t: Tick) -> str | None:
+    """The flag whose rollout % is the new version's share in the current environment, if
+    one is: the stage's flag (feature-flag strategy), else the flag router's."""
+    kind = t.plan.strategy.type
+    if kind == "feature-flag":
+        return t.plan.stage_flag(t.stage) if t.staged else t.plan.strategy.flag
+    chosen = _strategy.router(t.plan, t.environment)
+    return chosen.flag if kind != "rolling" and isinstance(chosen, FlagRouter) else None
+
+
+def _moves_share(t: Tick, step: RollbackStep) -> bool:
+    return step.traffic is not None or (step.flag is not None and step.flag.key == _share_flag(t))
+
+
+def _record_share(t: Tick, step: RollbackStep) -> None:
+    """Make the state say what users get once ``step`` is done."""
+    change = step.flag
+    if step.traffic is not None and t.plan.strategy.type == "rolling":
+        rolling = t.plan.strategy.rolling
+        assert rolling is not None  # the plan model requires it for this strategy
+        count = len(rolling.instances)
+        left = min(t.state.instances_done, _strategy.instance_target(step.traffic, count))
+        t.update(instances_done=left, traffic_percent=100.0 * left / count)
+    elif step.traffic is not None:
+        t.update(traffic_percent=step.traffic)
+    elif change is not None and _moves_share(t, step):
+        if change.enabled is False:  # a flag that is off serves nobody, whatever its %
+            t.update(traffic_percent=0.0)
+        elif change.percent is not None:
+            t.update(traffic_percent=change.percent)
 
 
 def _prepare(t: Tick, index: int, step: RollbackStep, name: str) -> None:
