@@ -126,6 +126,26 @@ def test_the_status_view_shows_stage_audience_criteria_and_time_left(
     )
 
 
+def test_a_rolled_back_rollout_shows_nobody_on_the_new_version(
+    http: httpx.Client,
+    tokens: dict[Role, str],
+    store: Store,
+    controller: Controller,
+    clock: FakeClock,
+) -> None:
+    rollout_id = start(http, tokens[Role.DEPLOYER], plan("shop"))
+    tick_until(controller, clock, store, rollout_id, "observing")
+    headers = bearer(tokens[Role.DEPLOYER])
+    assert http.get(f"{R}/{rollout_id}", headers=headers).json()["audience_percent"] == 20.0
+
+    assert http.post(f"{R}/{rollout_id}/abort", headers=headers).status_code == 202
+    tick_until(controller, clock, store, rollout_id, "rolled_back")
+    view = http.get(f"{R}/{rollout_id}", headers=headers).json()
+    assert (view["status"], view["stage"], view["stage_number"]) == ("rolled_back", "", 0)
+    assert view["audience_percent"] == 0.0
+    assert (view["audience_segment"], view["segment_percent"]) == (None, None)
+
+
 def test_list_filters_by_status(
     http: httpx.Client,
     tokens: dict[Role, str],

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from pydantic import ConfigDict
+
 from rollout.engine._strategy import SEGMENT_STRATEGIES
 from rollout.engine._words import audience
 from rollout.engine.runner_store import CriterionView, StoredRollout, engine_state, load_stored
@@ -25,42 +27,64 @@ from rollout.store import EventRecord, Store
 
 @dataclass(frozen=True)
 class RolloutView:
-    """A rollout for status displays: where it is, what is judged, what happened last.
+    """A rollout for status displays: where it is, what is judged, what happened last."""
 
-    ``environment``/``stage`` are names ('' when none applies); numbers are 1-based with
-    their counts; ``audience_percent`` is the new version's share of everyone now;
-    ``time_left`` is the seconds left of ``waiting_for`` (the bake, the validation window or
-    the approval timeout), None when nothing is timed; ``criteria`` the verdicts judged at
-    ``judged_at``. While a stage opens the new version to a segment, ``audience_segment``
-    names it and ``segment_percent`` is the share of its members served (``audience_percent``
-    is then 0: nobody outside the segment has it); both are None otherwise.
-    """
+    # The API answers with this very value: its fields and their docstrings are the response
+    # schema and its descriptions, so a field added here reaches every display and the API.
+    __pydantic_config__ = ConfigDict(use_attribute_docstrings=True)
 
     id: str
+    """The rollout's id."""
     name: str
+    """The plan's name."""
     version: str
+    """The version being rolled out."""
     status: str
+    """Where the rollout is in its state machine (pending, gating, ..., rolled_back)."""
     reason: str
+    """Why it is there, in plain words."""
     created_by: str
+    """Who started it."""
     created_at: datetime
+    """When it was started (UTC)."""
     updated_at: datetime
+    """When it last changed (UTC)."""
     environment: str
+    """The environment it is in ('' before it reaches one)."""
     environment_number: int
+    """That environment's number, from 1 (0 before it reaches one)."""
     environment_count: int
+    """How many environments the plan has."""
     stage: str
+    """The stage running now ('' when none is)."""
     stage_number: int
+    """That stage's number, from 1 (0 when none is running)."""
     stage_count: int
+    """How many stages the plan has."""
     audience_percent: float
+    """The new version's share of everyone in the environment now, in percent (0 once a
+    rollback has put the old version back; 0 too while a stage serves only a segment)."""
     time_left: float | None
+    """Seconds left of ``waiting_for``; null when nothing is timed."""
     waiting_for: str
+    """What is timed: 'bake', 'validation' or 'approval' ('' when nothing is)."""
     criteria: tuple[CriterionView, ...]
+    """The criteria as last judged, with their verdicts and reasons."""
     judged_at: float | None
+    """When the criteria were judged (seconds since the epoch); null before any judging."""
     hold: str | None
+    """Why a paused rollout waits: 'operator', 'failure' or 'trigger'; null otherwise."""
     metrics_problem: str
+    """Why metrics could not be read at the last tick ('' when they could)."""
     controller: str | None
+    """The controller acting on the rollout; null once it has ended."""
     last_events: tuple[EventRecord, ...]
+    """The last audit events, oldest first."""
     audience_segment: str | None = None
+    """The segment the running stage opens the new version to; null when it opens it to a
+    share of everyone."""
     segment_percent: float | None = None
+    """The share of the segment's members served, in percent; null without a segment."""
 
 
 def rollout_status(

@@ -2,7 +2,8 @@
 
 Each answer converts from the engine's and store's frozen values (:meth:`RolloutStatusOut.of`,
 :meth:`EventOut.of`) and back (:meth:`RolloutStatusOut.view`, :meth:`EventOut.record`), so the
-command line shows a rollout fetched over HTTP with the very code that shows a local one.
+command line shows a rollout fetched over HTTP with the very code that shows a local one. A
+rollout's status is the engine's view itself, so the two cannot drift apart.
 Times are UTC ISO-8601; ``judged_at`` and ``time_left`` are seconds (since the epoch, and left).
 No web framework is imported here.
 """
@@ -11,12 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
 from rollout.engine.controller import RolloutView
-from rollout.engine.runner import CriterionView
 from rollout.errors import PlanError, Problem
 from rollout.store import ApprovalRecord, ChainReport, EventRecord
 
@@ -139,68 +139,19 @@ class EventOut(BaseModel):
         return EventRecord(**self.model_dump())
 
 
-class CriterionOut(BaseModel):
-    """A criterion as last judged: ``value`` is the canary's figure in criterion units (a
-    fraction for rates, ms for latency), ``shown`` the same in words."""
+class RolloutStatusOut(RootModel[RolloutView]):
+    """Where a rollout is: environment and stage, the new version's share, the time left of
+    what it waits for, the criteria as last judged, and the last audit events."""
 
-    text: str
-    role: str
-    verdict: str
-    reason: str
-    value: float | None = None
-    shown: str = ""
-
-
-class RolloutStatusOut(BaseModel):
-    """Where a rollout is: environment and stage (names, 1-based numbers with counts; '' and
-    0 when none applies), the new version's ``audience_percent``, ``time_left`` seconds of
-    ``waiting_for`` (bake, validation or approval; null when nothing is timed), the criteria
-    judged at ``judged_at`` (epoch seconds), and the last audit events."""
-
-    id: str
-    name: str
-    version: str
-    status: str
-    reason: str
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    environment: str
-    environment_number: int
-    environment_count: int
-    stage: str
-    stage_number: int
-    stage_count: int
-    audience_percent: float
-    time_left: float | None
-    waiting_for: str
-    criteria: list[CriterionOut]
-    judged_at: float | None
-    hold: str | None
-    metrics_problem: str
-    controller: str | None
-    last_events: list[EventOut]
+    # The engine's status view is the answer, field for field: nothing here to keep in step.
 
     @classmethod
     def of(cls, view: RolloutView) -> RolloutStatusOut:
-        data: dict[str, Any] = {
-            name: getattr(view, name) for name in cls.model_fields if name not in _NESTED
-        }
-        return cls(
-            **data,
-            criteria=[CriterionOut.model_validate(c, from_attributes=True) for c in view.criteria],
-            last_events=[EventOut.of(e) for e in view.last_events],
-        )
+        return cls(view)
 
     def view(self) -> RolloutView:
         """The engine's view of this answer (for the command line's displays)."""
-        data = {name: getattr(self, name) for name in type(self).model_fields}
-        data["criteria"] = tuple(CriterionView(**c.model_dump()) for c in self.criteria)
-        data["last_events"] = tuple(e.record() for e in self.last_events)
-        return RolloutView(**data)
-
-
-_NESTED = {"criteria", "last_events"}
+        return self.root
 
 
 class RolloutList(BaseModel):
