@@ -95,6 +95,40 @@ async def test_telemetry_rows_arrive_in_the_store(api: httpx.AsyncClient, store:
     assert by_arm["off"].latency_sketch is None
 
 
+async def test_tracked_events_arrive_with_their_arm(api: httpx.AsyncClient, store: Store) -> None:
+    arms = batch()["arms"]
+    arms[0]["events"] = [{"name": "checkout", "count": 2, "value_sum": 80.5}]
+    arms[1]["events"] = [{"name": "checkout", "count": 1}, {"name": "signup", "count": 4}]
+    response = await api.post("/api/v1/telemetry", json=batch(arms=arms))
+    assert response.status_code == 202, response.text
+    since, until = datetime.fromtimestamp(T0, UTC), datetime.fromtimestamp(T0 + 11, UTC)
+    by_arm = {row.variant: row for row in store.query_telemetry("production", "a", since, until)}
+    assert [(e.name, e.count, e.value_sum) for e in by_arm["on"].events] == [("checkout", 2, 80.5)]
+    assert [(e.name, e.count, e.value_sum) for e in by_arm["off"].events] == [
+        ("checkout", 1, None),
+        ("signup", 4, None),
+    ]
+
+
+def _with_events(*events: dict[str, Any]) -> dict[str, Any]:
+    return {"arms": [{"flag": "a", "variant": "on", "requests": 1, "errors": 0,
+                      "events": list(events)}]}  # fmt: skip
+
+
+def _arms_naming(count: int) -> dict[str, Any]:
+    arms = [
+        {"flag": "a", "variant": f"v{i}", "requests": 1, "errors": 0,
+         "events": [{"name": f"event-{i}", "count": 1}]}
+        for i in range(count)
+    ]  # fmt: skip
+    return {"arms": arms}
+
+
+async def test_a_hundred_event_names_per_batch_are_accepted(api: httpx.AsyncClient) -> None:
+    response = await api.post("/api/v1/telemetry", json=batch(**_arms_naming(100)))
+    assert response.status_code == 202, response.text
+
+
 @pytest.mark.parametrize(
     ("changes", "loc"),
     [
@@ -111,9 +145,22 @@ async def test_telemetry_rows_arrive_in_the_store(api: httpx.AsyncClient, store:
         ({"window_start": float("inf")}, ["body", "window_start"]),
         ({"environment": "no spaces"}, ["body", "environment"]),
         ({"sdk": {"name": "x", "version": "1"}}, ["body", "sdk", "instance"]),
+        (_with_events({"name": "checkout", "count": -1}),
+         ["body", "arms", 0, "events", 0, "count"]),
+        (_with_events({"name": "checkout", "count": 1.5}),
+         ["body", "arms", 0, "events", 0, "count"]),
+        (_with_events({"name": "", "count": 1}), ["body", "arms", 0, "events", 0, "name"]),
+        (_with_events({"name": "x" * 201, "count": 1}),
+         ["body", "arms", 0, "events", 0, "name"]),
+        (_with_events({"name": "checkout", "count": 1, "value_sum": float("nan")}),
+         ["body", "arms", 0, "events", 0, "value_sum"]),
+        (_with_events({"name": "checkout", "count": 1}, {"name": "checkout", "count": 2}),
+         ["body", "arms", 0, "events"]),
+        (_arms_naming(101), ["body", "arms"]),
     ],
     ids=["errors>requests", "negative", "fraction", "bad-sketch", "window", "infinite",
-         "environment", "instance"],
+         "environment", "instance", "negative-count", "fraction-count", "empty-name", "long-name",
+         "nan-sum", "name-twice", "too-many-names"],
 )  # fmt: skip
 async def test_a_bad_telemetry_batch_is_a_422_naming_the_field(
     api: httpx.AsyncClient, store: Store, changes: dict[str, Any], loc: list[str | int]

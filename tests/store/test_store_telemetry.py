@@ -9,7 +9,14 @@ import pytest
 from store_fakes import FakeClock
 
 from rollout.errors import NotFound
-from rollout.store import GLOBAL_CHAIN, Store, TelemetryBatch, TelemetryRecord, hash_token
+from rollout.store import (
+    GLOBAL_CHAIN,
+    EventCount,
+    Store,
+    TelemetryBatch,
+    TelemetryRecord,
+    hash_token,
+)
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SKETCH = {"kind": "ddsketch", "gamma": 1.02, "bins": {"310": 7, "312": 3}}
@@ -38,6 +45,34 @@ def test_telemetry_reads_back_as_sent(store: Store, clock: FakeClock) -> None:
     [got] = store.query_telemetry("production", "new-checkout", T0, T0 + timedelta(hours=1))
 
     assert got == TelemetryRecord(**asdict(sent), id=got.id, received_at=clock.now)
+
+
+def test_tracked_events_read_back_as_sent(store: Store, clock: FakeClock) -> None:
+    events = (EventCount("checkout", 12, 480.5), EventCount("signup", 3))
+    sent = replace(batch(1), events=events)
+    store.add_telemetry([sent, batch(2)])
+
+    first, second = store.query_telemetry("production", "new-checkout", T0, T0 + timedelta(hours=1))
+
+    assert first.events == events
+    assert second.events == ()  # a batch that tracked nothing
+
+
+@pytest.mark.parametrize(
+    ("events", "match"),
+    [
+        ((EventCount("checkout", -1),), "needs a name and a count >= 0"),
+        ((EventCount("", 1),), "needs a name and a count >= 0"),
+        ((EventCount("checkout", 1), EventCount("checkout", 2)), "more than once"),
+    ],
+    ids=["negative", "unnamed", "twice"],
+)
+def test_impossible_events_are_refused_and_nothing_is_stored(
+    store: Store, events: tuple[EventCount, ...], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        store.add_telemetry([batch(1), replace(batch(2), events=events)])
+    assert store.query_telemetry("production", "new-checkout", T0, T0 + timedelta(hours=1)) == []
 
 
 def test_query_is_half_open_on_window_end_and_ordered(store: Store) -> None:

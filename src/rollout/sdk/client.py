@@ -12,6 +12,10 @@ Offline (tests, benchmarks, air-gapped runs) from the same JSON the server serve
 
     client = RolloutClient(None, "test", offline_config="flags.json")
 
+``client.track("checkout", context, value=42.5)`` counts a business event in the arms that
+serve the subject (see :meth:`RolloutClient.track`), for ``conversion`` and ``count`` metrics
+judged by the built-in source.
+
 The hot path reads one attribute (the current :class:`~rollout.sdk.snapshot.Snapshot`), calls the
 compiled evaluator and, when a request scope is active, notes the arm; it takes no lock and
 never raises. Updates build a whole new snapshot on the background thread and swap the
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import threading
 import time
@@ -49,6 +54,7 @@ from rollout.sdk.cache import ConfigCache, default_cache_dir
 from rollout.sdk.snapshot import ConfigChange, ConfigSource, Snapshot, changed_flags, load_config
 from rollout.sdk.sync import ConfigSync, SyncMode, SyncSettings
 from rollout.sdk.telemetry import (
+    MAX_EVENT_NAME_LENGTH,
     ArmOutcome,
     OutcomeRecorder,
     TelemetrySender,
@@ -279,6 +285,46 @@ class RolloutClient:
         if self._telemetry:
             self._recorder.record(flag, variant, latency_ms, error)
 
+    def track(
+        self, event: str, context: Mapping[str, Any] | None, *, value: float | None = None
+    ) -> None:
+        """Count one business ``event`` (``"checkout"``) of the subject ``context`` describes,
+        with an optional numeric ``value`` (an order total) added to the event's sum.
+
+        The event is counted in the arm that serves the subject *now*, for every flag of the
+        config with a percentage rollout or split: bucketing is deterministic, so the subject's
+        arm is the one its requests were served, with no exposure to remember. (A subject
+        whose arm changed since -- a ramp that moved it, a rollback -- counts where it is
+        now.) The built-in metric source divides an arm's events by its requests: a
+        ``conversion`` metric with ``queries: {event: checkout}`` compares checkouts per
+        request between the canary and the control.
+
+        ``ValueError`` for an empty or over-long name or a value that is not a finite number,
+        like the client's other argument checks; nothing else raises, and nothing is recorded
+        while no config is loaded or when telemetry is off.
+        """
+        if not isinstance(event, str) or not 0 < len(event) <= MAX_EVENT_NAME_LENGTH:
+            raise ValueError(
+                f"event must be a name of 1 to {MAX_EVENT_NAME_LENGTH} characters, not {event!r}"
+            )
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and not (is_number and math.isfinite(value)):
+            raise ValueError(f"value must be a finite number or None, not {value!r}")
+        if not self._telemetry:
+            return
+        try:
+            snapshot = self._snapshot
+            subject = _EMPTY if context is None else context
+            arms = []
+            for flag_key in snapshot.split_flags:
+                variant = snapshot.compiled.evaluate(flag_key, subject).variant
+                if variant is not None:
+                    arms.append((flag_key, variant))
+            if arms:
+                self._recorder.track(arms, event, None if value is None else float(value))
+        except Exception:  # only a bug gets here; the application must not see it
+            log.exception("rollout: tracking %r failed", event)
+
     def telemetry_snapshot(self) -> tuple[ArmOutcome, ...]:
         """The arms recorded in the telemetry window in progress (copies)."""
         return self._recorder.peek()
@@ -372,7 +418,7 @@ class RolloutClient:
         """Swap in the new snapshot, run ``then`` (the cache write), then tell the listeners,
         so a listener sees the update complete."""
         previous = self._snapshot
-        self._snapshot = Snapshot(compiled, config, source)
+        self._snapshot = Snapshot.of(config, compiled, source)
         self._ready.set()
         if then is not None:
             then()

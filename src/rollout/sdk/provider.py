@@ -18,6 +18,9 @@ Mapping:
   floats. Both need the flag to be a number flag.
 * ``flag_metadata``: ``config_version`` and ``source`` (server / cache / offline), and
   ``rule_index`` when a targeting rule decided.
+* Tracking: ``client.track("checkout", context, TrackingEventDetails(value=42.5))`` is
+  :meth:`RolloutClient.track` (the event counted in the arms serving the subject, the value
+  added to its sum); the details' other attributes are not kept.
 * Lifecycle: ``initialize`` waits up to ``ready_timeout`` seconds for a config, else raises
   ProviderNotReadyError (the offline file does not parse: ParseError; cannot be read:
   ProviderFatalError); a config arriving later emits PROVIDER_READY. Every update emits
@@ -44,6 +47,7 @@ from openfeature.exception import (
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
 from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider import AbstractProvider, Metadata
+from openfeature.track import TrackingEventDetails
 
 from rollout.flags import ErrorCode, Evaluation, Reason
 from rollout.sdk.client import RolloutClient
@@ -120,6 +124,19 @@ class RolloutProvider(AbstractProvider):
                 metadata={"config_version": change.version, "source": change.source.value},
             )
         )
+
+    # ------------------------------------------------------------------ tracking
+
+    def track(
+        self,
+        tracking_event_name: str,
+        evaluation_context: EvaluationContext | None = None,
+        tracking_event_details: TrackingEventDetails | None = None,
+    ) -> None:
+        """OpenFeature's tracking API: :meth:`RolloutClient.track` with the details' ``value``
+        (their other attributes are not kept)."""
+        value = tracking_event_details.value if tracking_event_details is not None else None
+        self.client.track(tracking_event_name, to_context(evaluation_context), value=value)
 
     # ------------------------------------------------------------------ resolution
 

@@ -22,6 +22,7 @@ __all__ = [
     "Snapshot",
     "changed_flags",
     "load_config",
+    "split_flags",
 ]
 
 
@@ -42,6 +43,12 @@ class Snapshot:
     config: FlagConfig | None
     source: ConfigSource
     error_code: ErrorCode | None = None  # why there is no config (set when config is None)
+    split_flags: tuple[str, ...] = ()  # see split_flags(): the flags a tracked event counts in
+
+    @classmethod
+    def of(cls, config: FlagConfig, compiled: CompiledConfig, source: ConfigSource) -> Snapshot:
+        """The snapshot of a loaded config."""
+        return cls(compiled, config, source, split_flags=split_flags(config))
 
     @classmethod
     def empty(cls, error_code: ErrorCode, message: str) -> Snapshot:
@@ -78,6 +85,24 @@ def load_config(text: str | bytes) -> tuple[FlagConfig, CompiledConfig]:
         field = ".".join(str(part) for part in first["loc"])
         raise FlagError(f"invalid flag config: {first['msg']}", field) from exc
     return config, compile_config(config)
+
+
+def split_flags(config: FlagConfig) -> tuple[str, ...]:
+    """Keys of the switched-on flags with a percentage rollout or split (in the fallthrough or
+    a rule): the flags whose arms a tracked event is counted in.
+
+    >>> split_flags(FlagConfig.model_validate({"environment": "e", "version": 1, "flags": [
+    ...     {"key": "x", "fallthrough": {"rollout": {"variant": "on", "percent": 5,
+    ...                                              "rest": "off"}}},
+    ...     {"key": "y", "fallthrough": {"variant": "on"}}]}))
+    ('x',)
+    """
+    return tuple(
+        flag.key
+        for flag in config.flags
+        if flag.on
+        and (flag.fallthrough.is_split or any(rule.serve.is_split for rule in flag.rules))
+    )
 
 
 def changed_flags(old: FlagConfig | None, new: FlagConfig) -> frozenset[str]:

@@ -8,7 +8,13 @@ batch, the body of ``POST /api/v1/telemetry`` (protocol.md)::
     {"sdk": {"name": "rollout-python", "version": "0.1.0", "instance": "<uuid>"},
      "environment": "production", "window_start": 1767225600.0, "window_end": 1767225610.0,
      "arms": [{"flag": "new-checkout", "variant": "on", "requests": 120, "errors": 1,
-               "latency": {"v": 1, "a": 0.01, "z": 0, "o": 280, "c": [3, 0, 7]}}]}
+               "latency": {"v": 1, "a": 0.01, "z": 0, "o": 280, "c": [3, 0, 7]},
+               "events": [{"name": "checkout", "count": 9, "value_sum": 412.5}]}]}
+
+``events`` holds the business events tracked (``client.track``) for subjects the arm served:
+per event name, how many and, when values were tracked with it, their sum (for means);
+``value_sum`` is left out when no value was given. An arm may carry events and no request
+(a subject served ``on`` earlier converts in a request that evaluated no flag).
 
 :class:`TelemetrySender` keeps unsent batches in a bounded queue (oldest dropped first, counted
 in ``dropped_batches``) and sends them oldest first; a failure (network, 5xx, 429) stops the
@@ -23,7 +29,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +41,8 @@ from rollout.errors import ProviderError
 from rollout.sdk.backoff import Backoff
 
 __all__ = [
+    "MAX_EVENT_NAMES",
+    "MAX_EVENT_NAME_LENGTH",
     "SDK_NAME",
     "TELEMETRY_PATH",
     "ArmOutcome",
@@ -42,6 +50,7 @@ __all__ = [
     "TelemetrySender",
     "TelemetryStats",
     "TelemetryWindow",
+    "TrackedEvent",
 ]
 
 SDK_NAME = "rollout-python"
@@ -49,24 +58,46 @@ TELEMETRY_PATH = "/api/v1/telemetry"
 
 
 @dataclass(frozen=True)
+class TrackedEvent:
+    """How often one business event was tracked in an arm over a window, and the sum of the
+    values tracked with it (``None`` when none came with a value)."""
+
+    name: str
+    count: int
+    value_sum: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The event as it appears in an arm of the telemetry body."""
+        wire: dict[str, Any] = {"name": self.name, "count": self.count}
+        if self.value_sum is not None:
+            wire["value_sum"] = self.value_sum
+        return wire
+
+
+@dataclass(frozen=True)
 class ArmOutcome:
-    """Outcomes of one arm over a window; ``latency`` is the sketch of request durations (ms)."""
+    """Outcomes of one arm over a window; ``latency`` is the sketch of request durations (ms),
+    ``events`` the business events tracked for subjects the arm served, by name."""
 
     flag: str
     variant: str
     requests: int
     errors: int
     latency: LatencySketch
+    events: tuple[TrackedEvent, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         """The arm as it appears in the telemetry body."""
-        return {
+        wire: dict[str, Any] = {
             "flag": self.flag,
             "variant": self.variant,
             "requests": self.requests,
             "errors": self.errors,
             "latency": self.latency.to_dict() if self.latency.count else None,
         }
+        if self.events:
+            wire["events"] = [event.to_wire() for event in self.events]
+        return wire
 
 
 @dataclass(frozen=True)
@@ -89,23 +120,45 @@ class TelemetryStats:
     pending_batches: int  # waiting to be sent
 
 
+class _Tally:
+    __slots__ = ("count", "value_sum")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.value_sum: float | None = None
+
+
 class _Arm:
-    __slots__ = ("errors", "latency", "requests")
+    __slots__ = ("errors", "events", "latency", "requests")
 
     def __init__(self) -> None:
         self.requests = 0
         self.errors = 0
         self.latency = LatencySketch()
+        self.events: dict[str, _Tally] = {}
+
+    def outcome(self, flag: str, variant: str, latency: LatencySketch) -> ArmOutcome:
+        events = tuple(TrackedEvent(n, t.count, t.value_sum) for n, t in self.events.items())
+        return ArmOutcome(flag, variant, self.requests, self.errors, latency, events)
+
+
+MAX_EVENT_NAMES = 100
+"""Distinct event names one window keeps; the server refuses batches with more. Later names
+are dropped (counted in ``OutcomeRecorder.dropped_events``) until the window is cut."""
+MAX_EVENT_NAME_LENGTH = 200
+"""The longest event name the server accepts."""
 
 
 class OutcomeRecorder:
-    """Accumulates request outcomes per arm until the next :meth:`cut`."""
+    """Accumulates request outcomes and tracked events per arm until the next :meth:`cut`."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._arms: dict[tuple[str, str], _Arm] = {}
+        self._event_names: set[str] = set()
         self._window_start = clock()
+        self.dropped_events = 0
 
     def record(self, flag: str, variant: str, latency_ms: float, error: bool) -> None:
         """Count one request served by ``flag``'s ``variant`` that took ``latency_ms``
@@ -122,24 +175,40 @@ class OutcomeRecorder:
             arm.errors += bool(error)
             arm.latency.add(latency_ms)
 
+    def track(self, arms: Iterable[tuple[str, str]], event: str, value: float | None) -> None:
+        """Count one ``event`` (with ``value`` added to its sum when given) in each of ``arms``,
+        ``(flag, variant)`` pairs. The caller checks the name and the value."""
+        with self._lock:
+            if event not in self._event_names:
+                if len(self._event_names) >= MAX_EVENT_NAMES:
+                    self.dropped_events += 1
+                    return
+                self._event_names.add(event)
+            for key in arms:
+                arm = self._arms.get(key)
+                if arm is None:
+                    arm = self._arms[key] = _Arm()
+                tally = arm.events.get(event)
+                if tally is None:
+                    tally = arm.events[event] = _Tally()
+                tally.count += 1
+                if value is not None:
+                    tally.value_sum = (tally.value_sum or 0.0) + value
+
     def peek(self) -> tuple[ArmOutcome, ...]:
         """The arms of the window in progress (copies; recording goes on)."""
         with self._lock:
-            return tuple(
-                ArmOutcome(f, v, a.requests, a.errors, a.latency.copy())
-                for (f, v), a in self._arms.items()
-            )
+            return tuple(a.outcome(f, v, a.latency.copy()) for (f, v), a in self._arms.items())
 
     def cut(self) -> TelemetryWindow:
         """End the window in progress and return it; a new one starts now."""
         now = self._clock()
         with self._lock:
             arms, self._arms = self._arms, {}
+            self._event_names = set()
             start, self._window_start = self._window_start, now
         return TelemetryWindow(
-            start,
-            max(now, start),
-            tuple(ArmOutcome(f, v, a.requests, a.errors, a.latency) for (f, v), a in arms.items()),
+            start, max(now, start), tuple(a.outcome(f, v, a.latency) for (f, v), a in arms.items())
         )
 
 

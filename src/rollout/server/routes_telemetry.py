@@ -1,4 +1,5 @@
-"""Outcome telemetry intake: SDKs post per-arm counts and latency sketches in batches."""
+"""Outcome telemetry intake: SDKs post per-arm counts, latency sketches and tracked business
+events in batches."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rollout.server.schemas import (
     TelemetryBatchIn,
     ValidationErrorBody,
 )
-from rollout.store import TelemetryBatch
+from rollout.store import EventCount, TelemetryBatch
 
 router = APIRouter(prefix="/api/v1", tags=["sdk"])
 
@@ -45,6 +46,7 @@ def post_telemetry(
             errors=arm.errors,
             latency_sketch=arm.latency,
             sdk_instance=body.sdk.instance,
+            events=tuple(EventCount(e.name, e.count, e.value_sum) for e in arm.events),
         )
         for arm in body.arms
     ]

@@ -36,6 +36,9 @@ _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 # Latest epoch second a datetime can hold (9999-12-31T23:59:59Z): later ones cannot be stored.
 _MAX_EPOCH_S = 253_402_300_799
 MAX_ARMS_PER_BATCH = 10_000
+MAX_EVENT_NAME_LENGTH = 200
+MAX_EVENTS_PER_ARM = 100
+MAX_EVENT_NAMES_PER_BATCH = 100
 D = TypeVar("D", Flag, Segment)
 R = TypeVar("R", bound=VersionedDefinition)
 
@@ -207,9 +210,21 @@ class SdkInfo(BaseModel):
     instance: str = Field(min_length=1, max_length=200)
 
 
+class TelemetryEvent(BaseModel):
+    """How often one business event was tracked in an arm's window (``client.track``), and the
+    sum of the values tracked with it (left out when none carried a value)."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=MAX_EVENT_NAME_LENGTH)
+    count: int = Field(ge=0, strict=True)
+    value_sum: float | None = None
+
+
 class TelemetryArm(BaseModel):
     """What one SDK instance saw for one flag arm: requests, failed requests, latency sketch
-    (:meth:`rollout.analysis.sketch.LatencySketch.to_dict`'s object, or null)."""
+    (:meth:`rollout.analysis.sketch.LatencySketch.to_dict`'s object, or null), and the business
+    events tracked for subjects the arm served."""
 
     model_config = _STRICT
 
@@ -218,6 +233,16 @@ class TelemetryArm(BaseModel):
     requests: int = Field(ge=0, strict=True)
     errors: int = Field(ge=0, strict=True)
     latency: dict[str, JsonValue] | None = None
+    events: list[TelemetryEvent] = Field(default_factory=list, max_length=MAX_EVENTS_PER_ARM)
+
+    @field_validator("events")
+    @classmethod
+    def _names_unique(cls, events: list[TelemetryEvent]) -> list[TelemetryEvent]:
+        names = [event.name for event in events]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"event {repeated[0]!r} appears more than once in the arm")
+        return events
 
     @field_validator("errors")
     @classmethod
@@ -245,6 +270,17 @@ class TelemetryBatchIn(BaseModel):
     window_start: float = Field(ge=0, le=_MAX_EPOCH_S)
     window_end: float = Field(ge=0, le=_MAX_EPOCH_S)
     arms: list[TelemetryArm] = Field(max_length=MAX_ARMS_PER_BATCH)
+
+    @field_validator("arms")
+    @classmethod
+    def _few_event_names(cls, arms: list[TelemetryArm]) -> list[TelemetryArm]:
+        names = {event.name for arm in arms for event in arm.events}
+        if len(names) > MAX_EVENT_NAMES_PER_BATCH:
+            raise ValueError(
+                f"{len(names)} different event names in one batch; at most "
+                f"{MAX_EVENT_NAMES_PER_BATCH} (track a few business events, not one per user)"
+            )
+        return arms
 
     @field_validator("window_end")
     @classmethod

@@ -251,6 +251,8 @@ class Telemetry(Base):
     latency_sketch: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
     sdk_instance: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime]
+    # [{"name": ..., "count": ..., "value_sum": ...}], NULL when the batch tracked no event.
+    events: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Baseline(Base):

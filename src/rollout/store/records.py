@@ -235,11 +235,22 @@ class ConfigSnapshot:
 
 
 @dataclass(frozen=True)
+class EventCount:
+    """How often one business event (``track("checkout", ...)``) happened in an arm's window,
+    and the sum of the values it was tracked with (``None`` when none carried a value)."""
+
+    name: str
+    count: int
+    value_sum: float | None = None
+
+
+@dataclass(frozen=True)
 class TelemetryBatch:
     """Outcome counts one SDK instance saw for one flag arm over ``[window_start, window_end]``.
 
     ``errors`` counts failed requests among ``requests`` (so ``0 <= errors <= requests``);
-    ``latency_sketch`` is the mergeable latency histogram, kept as opaque JSON.
+    ``latency_sketch`` is the mergeable latency histogram, kept as opaque JSON; ``events`` the
+    business events tracked in the arm, one entry per event name.
     """
 
     environment: str
@@ -251,6 +262,7 @@ class TelemetryBatch:
     errors: int
     latency_sketch: Any
     sdk_instance: str
+    events: tuple[EventCount, ...] = field(default=(), kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,41 @@ from rollout.errors import NotFound
 from rollout.store._db import StoreBase, locked_row, utc
 from rollout.store._json import json_value
 from rollout.store.models import Baseline, Telemetry
-from rollout.store.records import BaselineRecord, TelemetryBatch, TelemetryRecord
+from rollout.store.records import BaselineRecord, EventCount, TelemetryBatch, TelemetryRecord
 
 
 def _check(batch: TelemetryBatch) -> None:
+    where = f"telemetry for {batch.flag_key}/{batch.variant}"
     if not 0 <= batch.errors <= batch.requests:
         raise ValueError(
-            f"telemetry for {batch.flag_key}/{batch.variant}: need 0 <= errors <= requests, "
+            f"{where}: need 0 <= errors <= requests, "
             f"got errors={batch.errors}, requests={batch.requests}"
         )
     if batch.window_start > batch.window_end:
-        raise ValueError(f"telemetry for {batch.flag_key}/{batch.variant}: window ends first")
+        raise ValueError(f"{where}: window ends first")
+    names = [event.name for event in batch.events]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: an event name appears more than once")
+    for event in batch.events:
+        if not event.name or event.count < 0:
+            raise ValueError(f"{where}: event {event.name!r} needs a name and a count >= 0")
+
+
+def _events_json(events: Sequence[EventCount]) -> list[dict[str, Any]] | None:
+    if not events:
+        return None
+    return [
+        {"name": e.name, "count": e.count, "value_sum": e.value_sum}
+        if e.value_sum is not None
+        else {"name": e.name, "count": e.count}
+        for e in events
+    ]
+
+
+def _events(stored: Any) -> tuple[EventCount, ...]:
+    return tuple(
+        EventCount(item["name"], item["count"], item.get("value_sum")) for item in stored or ()
+    )
 
 
 def _telemetry_record(row: Telemetry) -> TelemetryRecord:
@@ -36,6 +60,7 @@ def _telemetry_record(row: Telemetry) -> TelemetryRecord:
         errors=row.errors,
         latency_sketch=row.latency_sketch,
         sdk_instance=row.sdk_instance,
+        events=_events(row.events),
         id=row.id,
         received_at=row.received_at,
     )
@@ -57,7 +82,8 @@ class TelemetryMixin(StoreBase):
     def add_telemetry(self, batches: Sequence[TelemetryBatch]) -> int:
         """Store the batches in one transaction, stamped with the time received; returns how
         many. ``ValueError`` (and nothing stored) if any batch has ``errors > requests``,
-        negative counts or a window that ends before it starts."""
+        negative counts, a window that ends before it starts, or an event without a name or
+        named twice."""
         for batch in batches:
             _check(batch)
         if not batches:
@@ -74,6 +100,7 @@ class TelemetryMixin(StoreBase):
                 "errors": b.errors,
                 "latency_sketch": json_value(b.latency_sketch, "latency_sketch"),
                 "sdk_instance": b.sdk_instance,
+                "events": json_value(_events_json(b.events), "events"),
                 "received_at": received,
             }
             for b in batches

@@ -3,6 +3,8 @@ the store as the server's intake writes it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from metrics_telemetry import ENV, FLAG, T0, batch, boolean_flag, sketch
 
@@ -15,8 +17,9 @@ from rollout.analysis import (
 )
 from rollout.errors import MetricsError
 from rollout.flags.model import Flag
+from rollout.plan.model import Metric
 from rollout.providers.metrics import ArmSelector, BuiltinMetricSource, NoData, flag_arms
-from rollout.store import Store, TelemetryBatch
+from rollout.store import EventCount, Store, TelemetryBatch
 
 ERROR_RATE = infer_metric_spec("error_rate")
 LATENCY = infer_metric_spec("latency_p99")
@@ -178,12 +181,94 @@ def test_no_batch_yet_is_no_data(store: Store) -> None:
     assert "no telemetry of flag" in result.reason
 
 
-@pytest.mark.parametrize("kind", ["conversion", "mean", "count"])
-def test_metrics_the_telemetry_does_not_carry_are_refused(store: Store, kind: str) -> None:
-    spec = metric_spec("checkout", kind, higher_is_better=True)  # type: ignore[arg-type]
+def test_a_mean_the_telemetry_does_not_carry_is_refused(store: Store) -> None:
+    spec = metric_spec("basket", "mean", higher_is_better=True)
 
-    with pytest.raises(MetricsError, match=f"checkout is a {kind} metric.*prometheus or command"):
+    with pytest.raises(MetricsError, match=r"basket is a mean metric.*prometheus or command"):
         fetch(store, spec)
+
+
+CONVERSION = metric_spec("checkout_conversion", "conversion")
+CHECKOUTS = metric_spec("retries", "count")
+
+
+def tracked(name: str = "checkout") -> Metric:
+    return Metric.model_validate({"kind": "conversion", "queries": {"event": name}})
+
+
+def with_events(row: TelemetryBatch, **counts: int) -> TelemetryBatch:
+    return replace(row, events=tuple(EventCount(n, c, 40.0 * c) for n, c in counts.items()))
+
+
+def fetch_events(store: Store, spec: MetricSpec, event: str = "checkout") -> MetricSeries:
+    result = BuiltinMetricSource(store).fetch(
+        spec.name, spec, tracked(event), ArmSelector(ENV, FLAG), start=T0, end=T0 + 100, step=30
+    )
+    assert isinstance(result, MetricSeries)
+    return result
+
+
+def test_a_conversion_is_the_tracked_events_per_request_of_each_arm_and_step(
+    store: Store,
+) -> None:
+    boolean_flag(store)
+    store.add_telemetry(
+        [
+            with_events(batch(10, "on", 400), checkout=28, signup=300),
+            with_events(batch(20, "on", 600, instance="web-2"), checkout=42),
+            with_events(batch(20, "off", 1000), checkout=100),
+            with_events(batch(50, "on", 100), checkout=7),
+            batch(50, "off", 100),  # requests with no checkout: a 0 % step
+            with_events(batch(95, "on", 10), checkout=1),  # the partial step from 90 to now
+        ]
+    )
+
+    result = fetch_events(store, CONVERSION)
+
+    got = [
+        (i.start - T0, i.canary.requests, i.canary.conversions, i.control.requests,
+         i.control.conversions)
+        for i in result.intervals
+    ]  # fmt: skip
+    assert got == [(0, 1000, 70, 1000, 100), (30, 100, 7, 100, 0), (90, 10, 1, 0, 0)]
+
+
+def test_more_conversions_than_requests_in_a_step_are_clamped(store: Store) -> None:
+    boolean_flag(store)
+    store.add_telemetry([with_events(batch(10, "on", 5), checkout=9), batch(10, "off", 5)])
+
+    [interval] = fetch_events(store, CONVERSION).intervals
+
+    assert (interval.canary.requests, interval.canary.conversions) == (5, 5)
+    assert interval.canary.problem() is None
+
+
+def test_a_count_is_the_tracked_events_with_requests_as_exposure(store: Store) -> None:
+    boolean_flag(store)
+    store.add_telemetry(
+        [with_events(batch(10, "on", 5), retries=9), with_events(batch(10, "off", 50), retries=3)]
+    )
+
+    [interval] = fetch_events(store, CHECKOUTS, "retries").intervals
+
+    assert (interval.canary.requests, interval.canary.events) == (5, 9)
+    assert (interval.control.requests, interval.control.events) == (50, 3)
+
+
+@pytest.mark.parametrize("spec", [CONVERSION, CHECKOUTS], ids=["conversion", "count"])
+@pytest.mark.parametrize("queries", [None, {}, {"event": ""}], ids=["no-def", "none", "empty"])
+def test_an_event_metric_without_queries_event_names_the_field(
+    store: Store, spec: MetricSpec, queries: dict[str, str] | None
+) -> None:
+    boolean_flag(store)
+    definition = None if queries is None else Metric.model_validate(
+        {"kind": spec.kind, "queries": queries}
+    )  # fmt: skip
+
+    with pytest.raises(MetricsError, match=f"metrics.{spec.name}.queries.event"):
+        BuiltinMetricSource(store).fetch(
+            spec.name, spec, definition, ArmSelector(ENV, FLAG), start=T0, end=T0 + 90, step=30
+        )
 
 
 def test_a_flag_is_needed(store: Store) -> None:

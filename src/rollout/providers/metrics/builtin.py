@@ -22,9 +22,27 @@ yet, its ``true`` and ``false`` variants (``on`` / ``off``) -- the choice
 :func:`rollout.flags.ramp.with_rollout_percent` makes when the flag is ramped. A flag that
 does not exist (yet) has no telemetry: no data.
 
-It measures ``error_rate`` and ``latency`` metrics. The telemetry carries no conversions,
-measured values or other events yet, so a ``conversion``, ``mean`` or ``count`` metric on this
-source is a :class:`MetricsError` that says to give that metric a Prometheus or command source.
+It measures ``error_rate`` and ``latency`` metrics from the requests, and ``conversion`` and
+``count`` metrics from the business events the SDKs track (``client.track(name, context)``,
+counted in the arm the subject is served)::
+
+    metrics:
+      checkout_conversion:
+        kind: conversion
+        queries: {event: checkout}     # the tracked event's name (required)
+
+* ``conversion`` -- per arm and step, ``checkout`` events per served request: a Bernoulli-type
+  rate, conversions / exposures. An event is tracked independently of requests, so a step may
+  hold more events than requests (a subject that checks out twice, a batch that landed in the
+  next step); such an arm's conversions are clamped to its requests in that step, as a rate
+  cannot exceed 100 %. Example: 1,000 requests and 70 ``checkout`` events on the canary, 1,000
+  and 100 on the control: 7 % against 10 %.
+* ``count`` -- per arm and step, the number of events, with the requests as exposure (so
+  ``no increase`` compares events per request, a threshold the total).
+
+Without ``queries.event`` such a metric is a :class:`MetricsError` naming the metric and the
+missing field. A ``mean`` metric (a mean of measured values) is refused: give it a Prometheus
+or command source.
 """
 
 from __future__ import annotations
@@ -43,7 +61,8 @@ from rollout.store import FlagRecord, TelemetryRecord
 
 __all__ = ["BuiltinMetricSource", "TelemetryReader", "flag_arms"]
 
-_KINDS = ("error_rate", "latency")
+_REQUEST_KINDS = ("error_rate", "latency")
+_EVENT_KINDS = ("conversion", "count")
 
 
 class TelemetryReader(Protocol):
@@ -98,11 +117,13 @@ class BuiltinMetricSource:
         end: float,
         step: float,
     ) -> FetchResult:
-        if spec.kind not in _KINDS:
+        if spec.kind not in _REQUEST_KINDS + _EVENT_KINDS:
             raise MetricsError(
                 f"{metric} is a {spec.kind} metric, but the built-in telemetry only measures "
-                "requests, errors and latency; give it a prometheus or command source"
+                "requests, errors, latency and tracked event counts; give it a prometheus or "
+                "command source"
             )
+        event = _event_name(metric, spec, metric_def)
         if arms.flag is None:
             raise MetricsError(
                 f"the built-in telemetry measures {metric} per flag arm, but no flag was named"
@@ -130,7 +151,11 @@ class BuiltinMetricSource:
             if index is not None and row.variant in (canary, control):
                 per_step[index][row.variant].append(row)
         intervals = [
-            Interval(*steps.bounds(i), _arm(per_step[i][canary]), _arm(per_step[i][control]))
+            Interval(
+                *steps.bounds(i),
+                _arm(per_step[i][canary], spec, event),
+                _arm(per_step[i][control], spec, event),
+            )
             for i in sorted(per_step)
         ]
         if not intervals:
@@ -171,7 +196,31 @@ def _moment(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _arm(rows: list[TelemetryRecord]) -> ArmStats:
+def _event_name(metric: str, spec: MetricSpec, metric_def: Metric | None) -> str | None:
+    """The tracked event a conversion or count metric counts (None for the other kinds)."""
+    if spec.kind not in _EVENT_KINDS:
+        return None
+    event = metric_def.queries.get("event") if metric_def is not None else None
+    if not event:
+        raise MetricsError(
+            f"{metric} is a {spec.kind} metric on the built-in telemetry, which needs the name "
+            f"of the tracked event it counts: set metrics.{metric}.queries.event"
+        )
+    return event
+
+
+def _tracked(rows: list[TelemetryRecord], event: str) -> int:
+    return sum(e.count for row in rows for e in row.events if e.name == event)
+
+
+def _arm(rows: list[TelemetryRecord], spec: MetricSpec, event: str | None) -> ArmStats:
+    requests = sum(row.requests for row in rows)
+    if event is not None:
+        tracked = _tracked(rows, event)
+        if spec.kind == "conversion":
+            # A rate of conversions per exposure cannot pass 100 % (see the module docstring).
+            return ArmStats(requests=requests, conversions=min(tracked, requests))
+        return ArmStats(requests=requests, events=tracked)
     sketches: list[LatencySketch] = []
     for row in rows:
         if row.latency_sketch is None:
@@ -188,7 +237,7 @@ def _arm(rows: list[TelemetryRecord]) -> ArmStats:
     except ValueError as exc:  # sketches of different accuracy cannot be merged
         raise MetricsError(f"telemetry latency sketches do not merge: {exc}") from exc
     return ArmStats(
-        requests=sum(row.requests for row in rows),
+        requests=requests,
         errors=sum(row.errors for row in rows),
         latency=latency,
     )
