@@ -149,8 +149,8 @@ def _authenticate(request: Request) -> Principal:
     principal = authenticator.principal(secret)
     if principal is None:
         raise _unauthorized("the API token is not valid: unknown, or revoked")
-    if from_cookie and request.method not in SAFE_METHODS:
-        _check_same_origin(request)
+    if from_cookie and request.method not in SAFE_METHODS and not from_this_site(request):
+        raise _cross_site()
     return principal
 
 
@@ -165,13 +165,15 @@ def _presented(request: Request) -> tuple[str | None, bool]:
     return (cookie.strip() or None) if cookie else None, True
 
 
-def _check_same_origin(request: Request) -> None:
+def from_this_site(request: Request) -> bool:
+    """False when the browser says the request comes from another site's page: a
+    ``Sec-Fetch-Site`` other than ``same-origin``/``none``, or an ``Origin`` that is not this
+    host. A request without either header (not from a browser) is taken as from this site."""
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
-        raise _cross_site()
+        return False
     origin = request.headers.get("Origin")
-    if origin is not None and urlsplit(origin).netloc != request.headers.get("Host"):
-        raise _cross_site()
+    return origin is None or urlsplit(origin).netloc == request.headers.get("Host")
 
 
 def _cross_site() -> HTTPException:

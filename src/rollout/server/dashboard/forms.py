@@ -11,9 +11,11 @@ another site (``Sec-Fetch-Site``, or an ``Origin`` that is not this host) is ref
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from fastapi import Request
+
+from rollout.server.auth import from_this_site
 
 MAX_FORM_BYTES = 16 * 1024
 MAX_FIELDS = 20
@@ -32,11 +34,7 @@ class FormProblem(Exception):
 
 def check_same_site(request: Request) -> None:
     """:class:`FormProblem` (403) when the browser says the form comes from another site."""
-    site = request.headers.get("Sec-Fetch-Site")
-    origin = request.headers.get("Origin")
-    if (site is not None and site not in ("same-origin", "none")) or (
-        origin is not None and urlsplit(origin).netloc != request.headers.get("Host")
-    ):
+    if not from_this_site(request):
         raise FormProblem(403, "a form must be sent from the dashboard's own pages")
 
 
