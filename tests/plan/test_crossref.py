@@ -342,9 +342,23 @@ def test_the_last_stage_reaches_where_the_flag_ends() -> None:
     ]
 
     def segment_last(data: dict[str, Any]) -> None:
-        data["stages"].append({"name": "staff", "audience": {"segment": "staff"}, "duration": 60})
+        data["stages"].append(
+            {
+                "name": "staff",
+                "audience": {"segment": "staff", "reason": "a last look by staff"},
+                "duration": 60,
+            }
+        )
 
-    assert findings(segment_last) == []  # a segment-only stage has no percentage to compare
+    # All of a segment is not everyone: the flag's stages would end short of its rollout %.
+    assert findings(segment_last) == [
+        (
+            ("stages", 2, "audience"),
+            "the last stage serves all of segment 'staff' only, but flag 'new-checkout' ends at "
+            "100% (flags[0].rollout), a share of everyone: a segment, even all of it, is not "
+            "everyone; end with a stage at 100%",
+        )
+    ]
 
 
 def test_without_a_flag_the_rollout_ends_at_100() -> None:
@@ -388,7 +402,10 @@ def test_a_stage_nobody_sees_cannot_have_criteria() -> None:
     def with_segment(data: dict[str, Any]) -> None:
         data["stages"][0]["audience"] = {"percent": 0, "segment": "staff"}
 
-    assert findings(with_segment) == []
+    # 0% of a segment is nobody too; it is refused whatever its criteria (one problem).
+    ((path, message),) = findings(with_segment)
+    assert path == ("stages", 0, "audience", "percent")
+    assert message.startswith("0% of segment 'staff' is nobody")
 
 
 # --------------------------------------------------------------------------- environments
@@ -510,7 +527,7 @@ def test_a_stage_that_serves_everyone_has_no_control_to_compare_with() -> None:
 
     def segment_only(data: dict[str, Any]) -> None:
         change(data)
-        data["stages"][1]["audience"] = {"percent": 100, "segment": "beta"}
+        data["stages"][1]["audience"] = {"percent": 100, "segment": "beta", "reason": "beta"}
         data["stages"].append({"name": "all", "audience": 100, "duration": "10m"})
 
     # 100% of a segment still leaves everyone else as the control.

@@ -109,7 +109,9 @@ def test_an_unquoted_no_regression_criterion_reads_as_one() -> None:
         "    duration: 10m\n",
         "    duration: 10m\n    rollback_trigger:\n      - error_rate: no regression\n",
     )
-    text = replace("audience: 100%", "audience: {segment: beta}", text)
+    # At 100% there is no control to compare with: end the rollout at half.
+    text = replace("audience: 100%", "audience: 50%", text)
+    text = replace("  - key: new-checkout\n", "  - key: new-checkout\n    rollout: 50%\n", text)
     plan = load_plan_text(text)
     assert str(plan.stages[0].rollback_trigger[0]) == "error_rate: no regression"
 

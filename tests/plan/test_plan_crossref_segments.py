@@ -78,3 +78,44 @@ def test_a_segment_in_a_rolling_or_blue_green_rollout_is_refused() -> None:
     assert "a rolling rollout replaces whole instances" in found
     (found,) = problems("{type: blue-green, flag: new-checkout}")
     assert "a blue-green rollout switches all traffic at once" in found
+
+
+def with_stages(stages: str, strategy: str = CANARY) -> list[str]:
+    """Problems of the plan above with its stages replaced by ``stages``."""
+    text = PLAN.format(strategy=strategy, production="    deploy: {run: ./deploy.sh}")
+    text = text[: text.index("stages:")] + "stages:\n" + stages + "rollback:\n  - traffic: 0\n"
+    try:
+        load_plan_text(text, "plan.yaml")
+    except PlanError as exc:
+        return [str(problem) for problem in exc.problems]
+    return []
+
+
+def test_narrowing_to_a_segment_is_allowed_with_a_reason() -> None:
+    stages = """\
+  - {name: canary, audience: 10%, duration: 10m}
+  - {name: staff, audience: {segment: internal-staff, REASON}, duration: 10m}
+  - {name: everyone, audience: 100, duration: 10m}
+"""
+    assert with_stages(stages.replace(", REASON", "")) == [
+        "plan.yaml:16:19: stages[1].audience: the audience narrows from 10% (stage 'canary') to "
+        "all of segment 'internal-staff' only: everyone outside the segment who had the new "
+        "version would lose it; if that is intended, say why in 'audience.reason'"
+    ]
+    assert with_stages(stages.replace("REASON", "reason: staff try the fix alone")) == []
+
+
+def test_where_segments_cannot_be_applied_a_stage_serves_its_percentage_of_everyone() -> None:
+    # As the engine does there: 50% of everyone, short of the end, and the segment refused.
+    rolling = (
+        "{type: rolling, flag: new-checkout, rolling: {instances: [a, b], deploy: ./up.sh,"
+        " undeploy: ./down.sh, health_check: {name: up, run: ./ok.sh}}}"
+    )
+    found = with_stages(
+        "  - {name: x, audience: {percent: 50, segment: s}, duration: 10m}\n", rolling
+    )
+    assert [problem.split(": ")[1] for problem in found] == [
+        "stages[0].audience",
+        "stages[0].audience.segment",
+    ]
+    assert "the last stage reaches 50% but flag 'new-checkout' ends at 100%" in found[0]

@@ -24,14 +24,21 @@ Metrics
     ``business_baseline`` has a ``business_metric`` to belong to.
 
 Stages
-  - audience percentages do not fall from one stage to the next (per flag) unless the later
-    stage says why in ``audience.reason``; equal percentages are allowed (a longer bake);
-  - the last stage with a percentage reaches where the rollout ends — the flag's ``rollout`` %,
-    or 100 % without a flag — and no stage goes beyond it. This is an error, not a warning:
-    whatever lies between the last stage and the end would be exposed without being judged;
+  - audiences do not fall from one stage to the next (per flag) unless the later stage says
+    why in ``audience.reason``; equal audiences are allowed (a longer bake). A segment stage
+    serves a share of its segment's members and nobody else, so it is compared like with
+    like: with an earlier stage of the same segment, and as a narrowing after a share of
+    everyone; a share of everyone after a segment stage is not a fall (the rules and their
+    reasons: :mod:`rollout.plan.audiences`);
+  - the last stage of each flag reaches where the rollout ends — the flag's ``rollout`` %, or
+    100 % without a flag, a share of everyone, which a segment stage (even at 100 %) is not —
+    and no stage goes beyond it. This is an error, not a warning: whatever lies between the
+    last stage and the end would be exposed without being judged;
+  - a stage for 0% of a segment is refused: it serves nobody, which its segment hides (a stage
+    for nobody is ``audience: 0``);
   - a stage lasts at least one monitoring interval, or it would end before being judged once;
-  - a stage at 0% with no segment has no success criteria or ``min_requests`` (no data would
-    ever arrive, and "no data" holds a stage rather than passing it);
+  - a stage at 0% has no success criteria or ``min_requests`` (no data would ever arrive, and
+    "no data" holds a stage rather than passing it);
   - a stage names a segment only where it can be applied: a canary or feature-flag rollout
     whose staged environments move traffic with the flag router (an nginx, haproxy or command
     router shifts a share of requests and cannot pick people; a rolling rollout replaces whole
@@ -55,10 +62,18 @@ strategy's rollback triggers.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
+from rollout.plan.audiences import (
+    Groups,
+    Reach,
+    by_flag,
+    falls,
+    final_audiences,
+    reach,
+    zero_segments,
+)
 from rollout.plan.criteria import Criterion, NoRegression, RelativeToControl, latency_percentile
 from rollout.plan.model import MOMENTS, FlagRouter, Plan, Stage
 from rollout.plan.wording import did_you_mean, quoted
@@ -86,6 +101,7 @@ def cross_check(plan: Plan) -> list[Finding]:
         _monitoring,
         _audiences,
         _final_audience,
+        zero_segments,
         _stage_durations,
         _stage_segments,
         _environments,
@@ -267,7 +283,7 @@ def _criteria_metrics(plan: Plan) -> Iterator[Finding]:
             continue
         where = path[1] if path[0] == "stages" else None
         stage = plan.stages[where] if isinstance(where, int) else None
-        if stage is not None and _serves_everyone(stage) and _against_control(criterion):
+        if stage is not None and _serves_everyone(plan, stage) and _against_control(criterion):
             yield (
                 path,
                 f"'{criterion}' compares with the control, but at 100% everyone has the new "
@@ -311,76 +327,33 @@ def _validation(plan: Plan) -> Iterator[Finding]:
 # --------------------------------------------------------------------------- stages
 
 
-def _by_flag(plan: Plan) -> dict[str | None, list[tuple[int, Stage]]]:
-    """Stages with a percentage, by the flag they ramp (None: moved by a traffic router)."""
-    groups: dict[str | None, list[tuple[int, Stage]]] = {}
-    for index, stage in enumerate(plan.stages):
-        if stage.audience.percent is not None:
-            groups.setdefault(plan.stage_flag(stage), []).append((index, stage))
+def _by_flag(plan: Plan) -> Groups:
+    groups = by_flag(plan)
     if _unflagged_environment(plan) is not None:
         groups.pop(None, None)  # those stages are reported as having no flag to ramp
     return groups
 
 
 def _audiences(plan: Plan) -> Iterator[Finding]:
-    for stages in _by_flag(plan).values():
-        for (_, before), (index, stage) in itertools.pairwise(stages):
-            previous, percent = before.audience.percent, stage.audience.percent
-            assert previous is not None and percent is not None
-            if percent < previous and not stage.audience.reason:
-                yield (
-                    ("stages", index, "audience"),
-                    f"the audience falls from {_pct(previous)} (stage '{before.name}') to "
-                    f"{_pct(percent)}; if that is intended, say why in 'audience.reason'",
-                )
+    return falls(_by_flag(plan))
 
 
 def _final_audience(plan: Plan) -> Iterator[Finding]:
-    keys = {flag.key: (index, flag.rollout) for index, flag in enumerate(plan.flags)}
-    for key, stages in _by_flag(plan).items():
-        if key is not None and key not in keys:
-            continue  # reported as an unknown flag
-        if key is None:
-            end, ends_at, fix = 100.0, "the rollout ends at 100%", "as the last stage"
-        else:
-            where, end = keys[key]
-            ends_at = f"flag '{key}' ends at {_pct(end)} (flags[{where}].rollout)"
-            fix = f"or lower flags[{where}].rollout"
-        for index, stage in stages:
-            percent = stage.audience.percent
-            assert percent is not None
-            if percent > end:
-                yield (
-                    ("stages", index, "audience"),
-                    f"{_pct(percent)} is beyond where the rollout ends: {ends_at}",
-                )
-        index, last = stages[-1]
-        assert last.audience.percent is not None
-        if last.audience.percent < end:
-            yield (
-                ("stages", index, "audience"),
-                f"the last stage reaches {_pct(last.audience.percent)} but {ends_at}: the rest "
-                f"would go out without being judged; add a stage at {_pct(end)} {fix}",
-            )
-
-
-def _pct(value: float) -> str:
-    return f"{value:g}%"
+    return final_audiences(plan, _by_flag(plan))
 
 
 def _against_control(criterion: Criterion) -> bool:
     return isinstance(criterion, RelativeToControl | NoRegression)
 
 
-def _serves_everyone(stage: Stage) -> bool:
-    return stage.audience.segment is None and stage.audience.percent == 100
+def _serves_everyone(plan: Plan, stage: Stage) -> bool:
+    return reach(plan, stage) == Reach(100.0)
 
 
 def _stage_durations(plan: Plan) -> Iterator[Finding]:
     interval = plan.monitoring.interval
     for index, stage in enumerate(plan.stages):
-        nobody = stage.audience.percent == 0 and stage.audience.segment is None
-        if nobody and (stage.success or stage.min_requests):
+        if reach(plan, stage) == Reach(0.0) and (stage.success or stage.min_requests):
             yield (
                 ("stages", index, "audience"),
                 "at 0% nobody uses the new version, so this stage's success criteria and "
