@@ -35,8 +35,8 @@ from rollout.engine import (
     SetTraffic,
     SignOff,
     Vote,
+    spec_for,
 )
-from rollout.engine._judging import spec_for
 from rollout.plan.model import FlagRouter, Plan
 from rollout.simulate.behaviour import Behaviour
 from rollout.simulate.scenario import NEVER, REJECT, Scenario, World, pick
