@@ -92,7 +92,8 @@ def test_feature_flag_strategy_opens_a_segment_only_stage_to_its_segment() -> No
 
 def test_a_stage_opens_to_a_share_of_a_segment_through_the_canary_router() -> None:
     data = plan_data("canary")
-    data["stages"][1]["audience"] = {"segment": "beta", "percent": 20}
+    # After 5% of everyone, a segment narrows the audience: the plan says why.
+    data["stages"][1]["audience"] = {"segment": "beta", "percent": 20, "reason": "beta first"}
     sim = Sim(load(data))
     assert sim.run().status is Status.SUCCEEDED
     moves = [(a.percent, a.segment, a.segment_percent) for a in sim.of(SetTraffic)]
