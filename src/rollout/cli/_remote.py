@@ -1,6 +1,6 @@
 """The command line against a Rollout server: ``--server URL`` (``$ROLLOUT_SERVER``) with
-``--token`` (``$ROLLOUT_TOKEN``) make the rollout and flag commands call the server's API
-instead of opening the local database.
+``--token`` (``$ROLLOUT_TOKEN``), both defined in :mod:`rollout.cli._options`, make the rollout
+and flag commands call the server's API instead of opening the local database.
 
 :class:`RolloutsClient` offers the rollout service calls over HTTP and hands back the engine's
 own values (a :class:`~rollout.engine.controller.RolloutView`, :class:`EventRecord` values), so a
@@ -16,10 +16,8 @@ With a server that checks tokens the token's name is the actor of every change, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
-
-import typer
 
 if TYPE_CHECKING:
     import httpx
@@ -27,30 +25,6 @@ if TYPE_CHECKING:
     from rollout.engine.controller import RolloutView
     from rollout.server import DecisionOut, HistoryOut, VerbAccepted
     from rollout.server.client import FlagsClient
-
-SERVER_ENV = "ROLLOUT_SERVER"
-TOKEN_ENV = "ROLLOUT_TOKEN"
-
-Server = Annotated[
-    str | None,
-    typer.Option(
-        "--server",
-        envvar=SERVER_ENV,
-        metavar="URL",
-        help="Talk to this Rollout server instead of the local database.",
-        show_default=False,
-    ),
-]
-Token = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar=TOKEN_ENV,
-        metavar="TOKEN",
-        help="API token for --server (rollout tokens create). Default: $ROLLOUT_TOKEN.",
-        show_default=False,
-    ),
-]
 
 
 def auth_headers(token: str | None, actor: str | None) -> dict[str, str]:

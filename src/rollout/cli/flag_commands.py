@@ -13,25 +13,31 @@ Heavy imports (HTTP client, database) happen inside the commands, so other comma
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from rollout.cli import app, err_console
-from rollout.cli._remote import Token, flags_client
+from rollout.cli._options import (
+    FAILURE,
+    AsJson,
+    Server,
+    Token,
+    actor_name,
+    actor_option,
+    database_option,
+    fail,
+)
+from rollout.cli._remote import flags_client
 
 if TYPE_CHECKING:
     from rollout.flags import Flag, Serve
     from rollout.server.flag_service import FlagsAPI
     from rollout.store import DefinitionChange, FlagRecord
-
-USER_MISTAKE = 2
-FAILURE = 1
 
 flags_app = typer.Typer(
     name="flags",
@@ -44,35 +50,8 @@ Env = Annotated[
     str,
     typer.Option("--env", "-e", envvar="ROLLOUT_ENV", help="The environment of the flag."),
 ]
-Server = Annotated[
-    str | None,
-    typer.Option(
-        "--server",
-        envvar="ROLLOUT_SERVER",
-        metavar="URL",
-        help="Talk to this Rollout server instead of the local database.",
-        show_default=False,
-    ),
-]
-Database = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        help="Local database URL (without --server). "
-        "Default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db.",
-        show_default=False,
-    ),
-]
-Actor = Annotated[
-    str | None,
-    typer.Option(
-        "--actor",
-        envvar="ROLLOUT_ACTOR",
-        help="Who makes the change, for the audit trail. Default: your login name.",
-        show_default=False,
-    ),
-]
+Database = Annotated[str | None, database_option("Local database URL (without --server).")]
+Actor = Annotated[str | None, actor_option("Who makes the change")]
 IfVersion = Annotated[
     int | None,
     typer.Option(
@@ -83,16 +62,10 @@ IfVersion = Annotated[
         show_default=False,
     ),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Key = Annotated[str, typer.Argument(metavar="KEY", help="The flag's key.", show_default=False)]
 
 
 # --------------------------------------------------------------------------- plumbing
-
-
-def _fail(message: str, code: int = USER_MISTAKE) -> NoReturn:
-    err_console.print(message, markup=False)
-    raise typer.Exit(code)
 
 
 @contextmanager
@@ -111,13 +84,13 @@ def _flags_api(
     except FlagError as exc:
         from rollout.server.problems import problems_of
 
-        _fail("\n".join(str(problem) for problem in problems_of(exc)))
+        fail("\n".join(str(problem) for problem in problems_of(exc)))
     except ValidationError as exc:  # an answer from the server this client cannot read
-        _fail(f"error: unexpected answer: {exc}", FAILURE)
+        fail(f"error: unexpected answer: {exc}", FAILURE)
     except NotFound as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except RolloutError as exc:  # a lost --if-version race (Conflict) too
-        _fail(f"error: {exc}", FAILURE)
+        fail(f"error: {exc}", FAILURE)
 
 
 @contextmanager
@@ -134,7 +107,7 @@ def _open(server: str | None, database: str | None, token: str | None) -> Iterat
     try:
         feed = make_feed(database)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     with open_store(database) as store:
         service = FlagService(store)
         # Tells running servers (Redis fan-out); PostgreSQL is told by the store itself.
@@ -143,15 +116,6 @@ def _open(server: str | None, database: str | None, token: str | None) -> Iterat
             yield service
         finally:
             feed.close()
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "cli"
 
 
 def _percent(value: float) -> str:
@@ -214,7 +178,7 @@ def _read_definition(path: Path) -> Mapping[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        _fail(f"{path}: cannot read: {exc.strerror or exc}")
+        fail(f"{path}: cannot read: {exc.strerror or exc}")
     suffix = path.suffix.lower()
     data: Any = None
     if suffix not in {".yaml", ".yml"}:
@@ -222,11 +186,11 @@ def _read_definition(path: Path) -> Mapping[str, Any]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             if suffix == ".json":
-                _fail(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}")
+                fail(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}")
     if data is None:
         data = _load_yaml(path, text)
     if not isinstance(data, dict):
-        _fail(f"{path}: a flag definition is a mapping (JSON object), not {type(data).__name__}")
+        fail(f"{path}: a flag definition is a mapping (JSON object), not {type(data).__name__}")
     return data
 
 
@@ -239,9 +203,9 @@ def _load_yaml(path: Path, text: str) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        _fail(f"{where}: not valid YAML: {exc.problem or exc}")
+        fail(f"{where}: not valid YAML: {exc.problem or exc}")
     except YAMLError as exc:
-        _fail(f"{path}: not valid YAML: {exc}")
+        fail(f"{path}: not valid YAML: {exc}")
 
 
 # --------------------------------------------------------------------------- commands
@@ -346,7 +310,7 @@ def set_flag(
     definition: dict[str, Any]
     if file is not None:
         if percent is not None or on is not None or description is not None:
-            _fail("give either --file or the inline options (--percent, --on/--off, --description)")
+            fail("give either --file or the inline options (--percent, --on/--off, --description)")
         definition = dict(_read_definition(file))
     else:
         definition = {
@@ -361,7 +325,7 @@ def set_flag(
             },
         }
     with _flags_api(server, database, token) as api:
-        record = api.put_flag(env, key, definition, _actor(actor), if_version)
+        record = api.put_flag(env, key, definition, actor_name(actor), if_version)
     _done("Set", record)
 
 
@@ -399,7 +363,7 @@ def rollout(
             env,
             key,
             percent,
-            _actor(actor),
+            actor_name(actor),
             treatment=treatment,
             rest=rest,
             expected_version=if_version,
@@ -422,7 +386,7 @@ def _add_switch_command(name: str, on: bool, done: str, help_text: str) -> None:
         if_version: IfVersion = None,
     ) -> None:
         with _flags_api(server, database, token) as api:
-            record = api.set_enabled(env, key, on, _actor(actor), expected_version=if_version)
+            record = api.set_enabled(env, key, on, actor_name(actor), expected_version=if_version)
         _done(done, record)
 
 
@@ -452,7 +416,7 @@ def delete(
     if_version: IfVersion = None,
 ) -> None:
     with _flags_api(server, database, token) as api:
-        change = api.delete_flag(env, key, _actor(actor), if_version)
+        change = api.delete_flag(env, key, actor_name(actor), if_version)
     typer.echo(f"Deleted {key} in {env} (version {change.version})")
 
 

@@ -12,18 +12,26 @@ Heavy imports happen inside the commands, so other commands start fast.
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from rollout.cli import app, err_console
-from rollout.cli._remote import RolloutsClient, Server, Token
+from rollout.cli._options import (
+    AsJson,
+    Database,
+    Server,
+    Token,
+    actor_name,
+    actor_option,
+    fail,
+)
+from rollout.cli._remote import RolloutsClient
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -32,59 +40,20 @@ if TYPE_CHECKING:
     from rollout.plan.render import RolloutProgress
     from rollout.store import Store
 
-USER_MISTAKE = 2
-
-Database = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        help="Database URL. Default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db.",
-        show_default=False,
-    ),
-]
-Actor = Annotated[
-    str | None,
-    typer.Option(
-        "--actor",
-        envvar="ROLLOUT_ACTOR",
-        help="Who gives the command, for the audit trail. Default: your login name.",
-        show_default=False,
-    ),
-]
+Actor = Annotated[str | None, actor_option("Who gives the command")]
 RolloutId = Annotated[str, typer.Argument(metavar="ID", help="The rollout's id (ro_...).")]
 Comment = Annotated[
     str, typer.Option("--comment", "-m", help="Why, in a few words (kept in the audit trail).")
 ]
 
 
-def _fail(message: str) -> NoReturn:
-    err_console.print(message, markup=False)
-    raise typer.Exit(USER_MISTAKE)
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "cli"
-
-
 @contextmanager
 def _store(database: str | None, rollout_id: str | None = None) -> Iterator[Store]:
     """The store, with an unknown ``rollout_id`` turned into the plain message and exit 2."""
-    from rollout.errors import NotFound
     from rollout.store import open_store
 
-    with open_store(database) as store:
-        try:
-            yield store
-        except NotFound:
-            if rollout_id is None:
-                raise
-            _fail(f"no rollout {rollout_id} (see `rollout status`)")
+    with open_store(database) as store, _naming_unknown(rollout_id):
+        yield store
 
 
 @contextmanager
@@ -92,15 +61,25 @@ def _client(
     server: str, token: str | None, actor: str | None, rollout_id: str | None = None
 ) -> Iterator[RolloutsClient]:
     """The server's API, with an unknown ``rollout_id`` turned into the plain message."""
+    with (
+        RolloutsClient(server, token=token, actor=actor_name(actor)) as client,
+        _naming_unknown(rollout_id),
+    ):
+        yield client
+
+
+@contextmanager
+def _naming_unknown(rollout_id: str | None) -> Iterator[None]:
+    """Says ``no rollout ID`` (exit 2) when ``rollout_id`` is unknown, locally or on a server
+    alike. Without an id the missing thing is something else, so its own message stands."""
     from rollout.errors import NotFound
 
-    with RolloutsClient(server, token=token, actor=_actor(actor)) as client:
-        try:
-            yield client
-        except NotFound:
-            if rollout_id is None:
-                raise
-            _fail(f"no rollout {rollout_id} (see `rollout status`)")
+    try:
+        yield
+    except NotFound:
+        if rollout_id is None:
+            raise
+        fail(f"no rollout {rollout_id} (see `rollout status`)")
 
 
 # --------------------------------------------------------------------------- start
@@ -128,13 +107,13 @@ def start(
         try:
             text = plan.read_text(encoding="utf-8")
         except OSError as exc:
-            _fail(f"{plan}: cannot read: {exc.strerror or exc}")
+            fail(f"{plan}: cannot read: {exc.strerror or exc}")
         with _client(server, token, actor) as client:
             view = client.start(text, version)
         rollout_id, name, started = view.id, view.name, view.version
     else:
         with _store(database) as store:
-            record = start_rollout(store, plan, version, _actor(actor))
+            record = start_rollout(store, plan, version, actor_name(actor))
         rollout_id, name, started = record.id, record.name, record.version
     typer.echo(f"Started rollout {rollout_id} of {name} {started}.")
     err_console.print(
@@ -146,92 +125,51 @@ def start(
 
 # --------------------------------------------------------------------------- verbs
 
-
-def _verb(  # noqa: PLR0917 (each command passes its options through)
-    verb: str,
-    rollout_id: str,
-    actor: str | None,
-    comment: str,
-    database: str | None,
-    server: str | None,
-    token: str | None,
-) -> None:
-    from rollout.engine.controller import send_verb
-
-    if server:
-        with _client(server, token, actor, rollout_id) as client:
-            who = client.verb(rollout_id, verb, comment).actor
-    else:
-        who = _actor(actor)
-        with _store(database, rollout_id) as store:
-            send_verb(store, rollout_id, verb, who, comment)
-    typer.echo(f"{verb.capitalize()} of {rollout_id} queued by {who}; the controller applies it.")
+OPERATOR_VERBS: tuple[tuple[str, str], ...] = (
+    ("pause", "Pause a rollout: the bake clock stops and nothing moves until resume."),
+    ("resume", "Resume a paused rollout where it was (past fired triggers, if any)."),
+    ("promote", "End the current stage's (or validation's) bake early, unless it fails."),
+    ("abort", "Roll back now: the plan's rollback steps run in order."),
+    ("retry", "Run again what failed (a gate, a deploy, a check) and carry on."),
+)
+"""The operator verbs, each a command of the same name: ``(verb, help)``."""
 
 
-@app.command(help="Pause a rollout: the bake clock stops and nothing moves until resume.")
-def pause(
-    rollout_id: RolloutId,
-    *,
-    comment: Comment = "",
-    actor: Actor = None,
-    database: Database = None,
-    server: Server = None,
-    token: Token = None,
-) -> None:
-    _verb("pause", rollout_id, actor, comment, database, server, token)
+def _add_verb_command(verb: str, help_text: str) -> None:
+    """Registers ``rollout VERB ID``, which records ``verb`` for a running controller to apply.
+
+    The command is named after the verb so the command line, the API and the audit trail all
+    say the same word; every verb takes the same options and answers the same way."""
+
+    @app.command(verb, help=help_text)
+    def send(
+        rollout_id: RolloutId,
+        *,
+        comment: Comment = "",
+        actor: Actor = None,
+        database: Database = None,
+        server: Server = None,
+        token: Token = None,
+    ) -> None:
+        from rollout.engine.controller import send_verb
+
+        if server:
+            with _client(server, token, actor, rollout_id) as client:
+                who = client.verb(rollout_id, verb, comment).actor
+        else:
+            who = actor_name(actor)
+            with _store(database, rollout_id) as store:
+                send_verb(store, rollout_id, verb, who, comment)
+        typer.echo(
+            f"{verb.capitalize()} of {rollout_id} queued by {who}; the controller applies it."
+        )
 
 
-@app.command(help="Resume a paused rollout where it was (past fired triggers, if any).")
-def resume(
-    rollout_id: RolloutId,
-    *,
-    comment: Comment = "",
-    actor: Actor = None,
-    database: Database = None,
-    server: Server = None,
-    token: Token = None,
-) -> None:
-    _verb("resume", rollout_id, actor, comment, database, server, token)
+for _verb, _help in OPERATOR_VERBS:
+    _add_verb_command(_verb, _help)
 
 
-@app.command(help="End the current stage's (or validation's) bake early, unless it fails.")
-def promote(
-    rollout_id: RolloutId,
-    *,
-    comment: Comment = "",
-    actor: Actor = None,
-    database: Database = None,
-    server: Server = None,
-    token: Token = None,
-) -> None:
-    _verb("promote", rollout_id, actor, comment, database, server, token)
-
-
-@app.command(help="Roll back now: the plan's rollback steps run in order.")
-def abort(
-    rollout_id: RolloutId,
-    *,
-    comment: Comment = "",
-    actor: Actor = None,
-    database: Database = None,
-    server: Server = None,
-    token: Token = None,
-) -> None:
-    _verb("abort", rollout_id, actor, comment, database, server, token)
-
-
-@app.command(help="Run again what failed (a gate, a deploy, a check) and carry on.")
-def retry(
-    rollout_id: RolloutId,
-    *,
-    comment: Comment = "",
-    actor: Actor = None,
-    database: Database = None,
-    server: Server = None,
-    token: Token = None,
-) -> None:
-    _verb("retry", rollout_id, actor, comment, database, server, token)
-
+# --------------------------------------------------------------------------- approve, reject
 
 Env = Annotated[
     str | None,
@@ -257,98 +195,61 @@ Role = Annotated[
 ]
 
 
-def _decide(
-    approve: bool,
-    rollout_id: str,
-    *,
-    env: str | None,
-    gate: int | None,
-    roles: list[str] | None,
-    comment: str,
-    actor: str | None,
-    database: str | None,
-    server: str | None = None,
-    token: str | None = None,
-) -> None:
-    from rollout.engine.controller import send_verb, sign_off
+def _add_decision_command(verb: str, *, approve: bool, help_text: str) -> None:
+    """Registers ``rollout VERB ID``: ``approve`` (or not) the environment a rollout waits for,
+    or with ``--gate N`` sign off (or refuse) a manual checklist gate.
 
-    who = _actor(actor)
-    held = tuple(r.strip() for value in roles or () for r in value.split(",") if r.strip())
-    signed = "signed off" if approve else "refused"
-    if server:
-        with _client(server, token, actor, rollout_id) as client:
-            if gate is not None:
-                who = client.sign_off(rollout_id, gate, held, approve, comment).actor
-                typer.echo(f"{who} {signed} gate {gate} of {rollout_id}.")
-                return
-            decision = client.decide(rollout_id, approve, env, comment)
-        who, decided = decision.approver, decision.environment
-    else:
-        with _store(database, rollout_id) as store:
-            if gate is not None:
-                sign_off(store, rollout_id, gate, who, held, approve=approve, comment=comment)
-                typer.echo(f"{who} {signed} gate {gate} of {rollout_id}.")
-                return
-            verb = "approve" if approve else "reject"
-            record = send_verb(store, rollout_id, verb, who, comment, env)
-        decided = str(getattr(record, "environment", env))
-    word = "approved" if approve else "rejected"
-    typer.echo(f"{who} {word} {decided} for {rollout_id}.")
+    Approving and rejecting differ only in the answer, so one command body serves both.
+    Example: ``rollout approve ro_x8k2 --env production -m "QA signed off"``."""
 
+    @app.command(verb, help=help_text)
+    def decide(
+        rollout_id: RolloutId,
+        *,
+        env: Env = None,
+        gate: Gate = None,
+        role: Role = None,
+        comment: Comment = "",
+        actor: Actor = None,
+        database: Database = None,
+        server: Server = None,
+        token: Token = None,
+    ) -> None:
+        from rollout.engine.controller import send_verb, sign_off
 
-@app.command(help="Approve a rollout's entry into an environment, or sign off a manual gate.")
-def approve(
-    rollout_id: RolloutId,
-    *,
-    env: Env = None,
-    gate: Gate = None,
-    role: Role = None,
-    comment: Comment = "",
-    actor: Actor = None,
-    database: Database = None,
-    server: Server = None,
-    token: Token = None,
-) -> None:
-    """Example: rollout approve ro_x8k2 --env production -m "QA signed off" """
-    _decide(
-        True,
-        rollout_id,
-        env=env,
-        gate=gate,
-        roles=role,
-        comment=comment,
-        actor=actor,
-        database=database,
-        server=server,
-        token=token,
-    )
+        who = actor_name(actor)
+        held = tuple(r.strip() for value in role or () for r in value.split(",") if r.strip())
+        signed = "signed off" if approve else "refused"
+        if server:
+            with _client(server, token, actor, rollout_id) as client:
+                if gate is not None:
+                    who = client.sign_off(rollout_id, gate, held, approve, comment).actor
+                    typer.echo(f"{who} {signed} gate {gate} of {rollout_id}.")
+                    return
+                decision = client.decide(rollout_id, approve, env, comment)
+            who, decided = decision.approver, decision.environment
+        else:
+            with _store(database, rollout_id) as store:
+                if gate is not None:
+                    sign_off(store, rollout_id, gate, who, held, approve=approve, comment=comment)
+                    typer.echo(f"{who} {signed} gate {gate} of {rollout_id}.")
+                    return
+                record = send_verb(store, rollout_id, verb, who, comment, env)
+            decided = str(getattr(record, "environment", env))
+        word = "approved" if approve else "rejected"
+        typer.echo(f"{who} {word} {decided} for {rollout_id}.")
 
 
-@app.command(help="Reject a rollout's entry into an environment (it stops), or refuse a gate.")
-def reject(
-    rollout_id: RolloutId,
-    *,
-    env: Env = None,
-    gate: Gate = None,
-    role: Role = None,
-    comment: Comment = "",
-    actor: Actor = None,
-    database: Database = None,
-    server: Server = None,
-    token: Token = None,
-) -> None:
-    _decide(
-        False,
-        rollout_id,
-        env=env,
-        gate=gate,
-        roles=role,
-        comment=comment,
-        actor=actor,
-        database=database,
-        server=server,
-        token=token,
-    )
+_add_decision_command(
+    "approve",
+    approve=True,
+    help_text="Approve a rollout's entry into an environment, or sign off a manual gate.",
+)
+_add_decision_command(
+    "reject",
+    approve=False,
+    help_text="Reject a rollout's entry into an environment (it stops), or refuse a gate.",
+)
 
 
 # --------------------------------------------------------------------------- status, history
@@ -362,7 +263,7 @@ def status(
     *,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep it on screen, live.")] = False,
     interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes.")] = 2.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
     database: Database = None,
     server: Server = None,
     token: Token = None,
@@ -546,7 +447,7 @@ def _event_json(event: Any) -> dict[str, Any]:
 def history(
     rollout_id: RolloutId,
     *,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
     database: Database = None,
     server: Server = None,
     token: Token = None,
@@ -609,7 +510,7 @@ def controller(
     try:
         feed = make_feed(database)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     with _store(database) as store:
         service = FlagService(store)
         # Servers hear of flag changes: PostgreSQL through NOTIFY, Redis through the feed.

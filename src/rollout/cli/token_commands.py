@@ -9,15 +9,14 @@ are audited themselves. Roles: see ``rollout tokens create --help``.
 
 from __future__ import annotations
 
-import getpass
 import json
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from rollout.cli import app, err_console
+from rollout.cli._options import AsJson, Database, actor_name, actor_option, fail
 
-USER_MISTAKE = 2
 NAME_MAX_LENGTH = 200
 
 tokens_app = typer.Typer(
@@ -27,24 +26,7 @@ tokens_app = typer.Typer(
 )
 app.add_typer(tokens_app)
 
-Database = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        help="Database URL. Default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db.",
-        show_default=False,
-    ),
-]
-Actor = Annotated[
-    str | None,
-    typer.Option(
-        "--actor",
-        envvar="ROLLOUT_ACTOR",
-        help="Who does it, for the audit trail. Default: your login name.",
-        show_default=False,
-    ),
-]
+Actor = Annotated[str | None, actor_option("Who does it")]
 
 ROLES_HELP = (
     "admin: everything. deployer: start and steer rollouts, change flags. approver: approve "
@@ -52,20 +34,6 @@ ROLES_HELP = (
     "telemetry. telemetry: report telemetry, read /metrics. Every role but sdk and telemetry "
     "reads rollouts and flags."
 )
-
-
-def _fail(message: str) -> NoReturn:
-    err_console.print(message, markup=False)
-    raise typer.Exit(USER_MISTAKE)
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "cli"
 
 
 @tokens_app.command(
@@ -86,12 +54,12 @@ def create(
     try:
         chosen = parse_role(role)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     name = name.strip()
     if not name or len(name) > NAME_MAX_LENGTH:
-        _fail(f"a token's name has 1 to {NAME_MAX_LENGTH} characters")
+        fail(f"a token's name has 1 to {NAME_MAX_LENGTH} characters")
     with open_store(database) as store:
-        issued = store.create_token(name, chosen.value, actor=_actor(actor))
+        issued = store.create_token(name, chosen.value, actor=actor_name(actor))
     typer.echo(issued.secret)
     err_console.print(
         f"Created token {issued.record.id} for {name} ({chosen.value}). The secret above is "
@@ -105,7 +73,7 @@ def create(
 def list_tokens(
     *,
     active: Annotated[bool, typer.Option("--active", help="Only tokens not revoked.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
     database: Database = None,
 ) -> None:
     from rollout.store import open_store
@@ -155,7 +123,7 @@ def revoke(
             t for t in known if t.name == token and t.active
         ]
         if not chosen:
-            _fail(f"no token {token!r} (see `rollout tokens list`)")
+            fail(f"no token {token!r} (see `rollout tokens list`)")
         for record in chosen:
-            revoked = store.revoke_token(record.id, actor=_actor(actor))
+            revoked = store.revoke_token(record.id, actor=actor_name(actor))
             typer.echo(f"Revoked {revoked.id} ({revoked.name}, {revoked.role}).")
