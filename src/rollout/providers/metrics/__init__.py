@@ -8,7 +8,8 @@ error and never a pass. The plan's ``source: type:`` picks the source through a
 :class:`SourceRegistry`:
 
 ==========  ==============================================================================
-builtin     the SDKs' outcome telemetry in the store, per flag variant (error_rate, latency)
+builtin     the SDKs' outcome telemetry in the store, per flag variant (error_rate, latency;
+            conversion and count of an event tracked with ``client.track``: ``event``)
 prometheus  PromQL range queries per arm; keys by kind: ``requests``/``errors``,
             ``latency`` (histogram buckets by ``le``, optional ``latency_unit``),
             ``exposures``/``conversions``, ``count``/``sum``/``sum_sq``,
