@@ -5,7 +5,9 @@ ${API_TOKEN}``, ``slack://${SLACK_TOKEN}/#deploys``. :func:`expand` fills the re
 a check runs or a message is sent; the expanded text goes straight to the request and is never
 kept on an object, logged, or written to the audit trail. Messages show the text *as written*
 (``${API_TOKEN}`` stays ``${API_TOKEN}``), and :class:`Scrubber` masks any expanded value that
-an outside library or server might echo back in an error.
+an outside library or server might echo back in an error. :func:`scrubber_for` builds the
+scrubber for every variable a text names: given a whole plan, it masks what the plan's scripts
+print of the plan's secrets before anything reaches the audit trail.
 
 >>> expand("Bearer ${TOKEN}", {"TOKEN": "s3cr3t-value"}).text
 'Bearer s3cr3t-value'
@@ -20,6 +22,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 MASK = "****"
 
@@ -55,6 +58,27 @@ class Scrubber:
     def __add__(self, other: Scrubber) -> Scrubber:
         return Scrubber(tuple(dict.fromkeys((*self.values, *other.values))))
 
+    def data(self, value: Any) -> Any:
+        """``value`` (JSON-like: strings, numbers, lists, dicts, nested) with every string in
+        it masked; keys and everything that is not a string stay as they are.
+
+        >>> Scrubber(("s3cr3t-value",)).data({"lines": ["got s3cr3t-value"], "n": 1})
+        {'lines': ['got ****'], 'n': 1}
+        """
+        if not self.values:
+            return value
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list | tuple):
+            return [self.data(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.data(item) for key, item in value.items()}
+        return value
+
+
+NO_SECRETS = Scrubber()
+"""The scrubber that masks nothing: for text that was given no secret."""
+
 
 @dataclass(frozen=True)
 class Expanded:
@@ -85,9 +109,25 @@ def expand(text: str, environ: Mapping[str, str] | None = None) -> Expanded:
     missing = [name for name in names if name not in values]
     if missing:
         raise MissingVariable(missing)
-    used = tuple(values[name] for name in names if len(values[name]) >= _SHORTEST_MASKED)
     expanded = REFERENCE.sub(lambda match: values[match.group(1)], text)
-    return Expanded(expanded, Scrubber(used))
+    return Expanded(expanded, scrubber_for(text, values))
+
+
+def scrubber_for(text: str, environ: Mapping[str, str] | None = None) -> Scrubber:
+    """A scrubber for the values, as set in ``environ`` (default ``os.environ``), of every
+    variable ``text`` refers to. Unset variables are skipped: nothing of theirs can be echoed.
+
+    Give it a whole plan's text to mask whatever a script the plan runs may print of the
+    secrets the plan names (a script reads its environment, not only its own references).
+
+    >>> scrubber_for("run: ./deploy.sh ${TOKEN} ${UNSET}", {"TOKEN": "s3cr3t-value"}).values
+    ('s3cr3t-value',)
+    """
+    values = os.environ if environ is None else environ
+    found = (values.get(name) for name in references(text))
+    return Scrubber(
+        tuple(dict.fromkeys(v for v in found if v is not None and len(v) >= _SHORTEST_MASKED))
+    )
 
 
 def expand_all(

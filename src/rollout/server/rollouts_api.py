@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from rollout.engine.runner import load_stored
 from rollout.engine.state import Status
 from rollout.errors import EngineError, PlanError, StoreError
 from rollout.plan.render import render_document
-from rollout.providers.secrets import Scrubber, expand, references
+from rollout.providers.secrets import Scrubber, scrubber_for
 from rollout.server._api_roles import APPROVE, DEPLOY, READ
 from rollout.server._api_schemas import (
     ChainOut,
@@ -145,24 +144,13 @@ Settings = Annotated[ApiSettings, Depends(_settings)]
 
 def _scrubber(record: RolloutRecord) -> Scrubber:
     """Masks the values, as set here, of the ``${VAR}`` references of the rollout's plan."""
-    names = [name for name in references(record.plan_yaml) if name in os.environ]
-    return expand(" ".join(f"${{{name}}}" for name in names)).scrubber
-
-
-def _scrub_json(value: Any, scrub: Scrubber) -> Any:
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, list):
-        return [_scrub_json(item, scrub) for item in value]
-    if isinstance(value, dict):
-        return {key: _scrub_json(item, scrub) for key, item in value.items()}
-    return value
+    return scrubber_for(record.plan_yaml)
 
 
 def _scrubbed(model: M, scrub: Scrubber) -> M:
     if not scrub.values:
         return model
-    return type(model).model_validate(_scrub_json(model.model_dump(mode="json"), scrub))
+    return type(model).model_validate(scrub.data(model.model_dump(mode="json")))
 
 
 def _status_out(

@@ -49,7 +49,7 @@ from rollout.providers.checks._result import (
     seconds,
     shown_command,
 )
-from rollout.providers.secrets import MissingVariable, Scrubber, expand, expand_all, references
+from rollout.providers.secrets import MissingVariable, Scrubber, expand_all, scrubber_for
 
 DISPLAY_TAIL = 4000
 """Characters of output kept in ``CheckResult.output_tail`` (the details keep up to 64 KiB of
@@ -91,8 +91,7 @@ def run_command(
     environment = {**os.environ, **context.env, **extra, **context.variables()}
     # The shell fills in the command's own ${VAR} references; a command that prints one (an
     # error echoing a header) must not carry the value into the audit trail.
-    named = [name for name in references(command) if name in environment]
-    scrub = scrub + expand(" ".join(f"${{{name}}}" for name in named), environment).scrubber
+    scrub = scrub + scrubber_for(command, environment)
     ran = run_shell(
         command, timeout=timeout, cwd=workdir, env=environment, grace=grace, limit=limit
     )

@@ -49,7 +49,8 @@ spread within each bucket as :mod:`._histogram` describes); ``requests`` default
 latency's count. ``{"intervals": []}`` (or intervals without any count) means no data.
 
 Failures are :class:`MetricsError`: the script cannot start, runs past ``timeout`` (its whole
-process group is stopped), exits non-zero (its output is in the message), prints something that
+process group is stopped), exits non-zero (its output is in the message, with the values of
+the command's ``${VAR}`` references masked as ``****``), prints something that
 is not JSON, or JSON that breaks the schema (the message names the field, e.g.
 ``intervals[0].canary.errors: 5 errors but only 3 requests``).
 """
@@ -76,6 +77,7 @@ from rollout.providers.metrics._base import (
     promql_duration,
 )
 from rollout.providers.metrics._histogram import sketch_from_buckets
+from rollout.providers.secrets import scrubber_for
 
 # One way to run a program with a deadline (and kill its process group) for every provider.
 from rollout.providers.traffic._process import run
@@ -208,6 +210,9 @@ class CommandMetricSource:
                 what=f"the metric command for {metric}",
                 env=env,
                 cwd=self.base_dir,
+                # The shell fills in the command's ${VAR} references; what the script prints
+                # of them is masked before any error quotes it.
+                scrub=scrubber_for(self.spec.run, env),
             )
         except TrafficError as exc:
             raise MetricsError(str(exc)) from exc

@@ -11,13 +11,16 @@ calls, in order:
    plan's ``rollback:`` names (:meth:`Migrator.rollback_to` goes to an explicit revision).
 
 ``url`` is the database URL as the plan writes it: ``${VAR}`` references are expanded from the
-environment at each call and the result is never kept. Every step is set-to-value (running it
-again after a crash does nothing more) and returns a :class:`Moved` saying what it did.
+environment at each call and the result is never kept; a ``MigrationError`` a step raises has
+the values filled in masked (``****``), whatever the driver or a revision echoed. Every step is
+set-to-value (running it again after a crash does nothing more) and returns a :class:`Moved`
+saying what it did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from rollout.plan.model import Migrations
 from rollout.providers.migrations.phases import plan_phases
 from rollout.providers.migrations.registry import ToolRegistry, tool_for
 from rollout.providers.migrations.tool import MigrationTool, Revision, label_of
-from rollout.providers.migrations.urls import expand
+from rollout.providers.migrations.urls import expand, expanded
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,21 @@ class Migrator:
         """``url`` with its ``${VAR}`` references filled in (for handing on, never keeping)."""
         return expand(url, self._environ)
 
+    @contextmanager
+    def _database(self, url: str) -> Iterator[str]:
+        """``url`` expanded for the tool; a ``MigrationError`` raised meanwhile comes out with
+        the values filled in masked (a driver's message or a revision may quote them)."""
+        target = expanded(url, self._environ)
+        try:
+            yield target.text
+        except MigrationError as exc:
+            said = str(exc)
+            masked = target.scrubber(said)
+            if masked == said:
+                raise
+            # Not chained: the original error, shown in a traceback, would quote the value.
+            raise MigrationError(masked) from None
+
     def resolve(self, refs: Iterable[str], field: str) -> frozenset[str]:
         """Full ids of the revisions the plan's ``field`` lists (ids or unambiguous prefixes);
         ``MigrationError`` naming the field for one this project does not have."""
@@ -104,30 +122,33 @@ class Migrator:
 
     def current(self, url: str) -> str | None:
         """The revision the database is at (record it as the start before expanding)."""
-        return self.tool.current(self.expanded(url))
+        with self._database(url) as target:
+            return self.tool.current(target)
 
     def phases(self, url: str) -> tuple[list[Revision], list[Revision]]:
         """The database's pending revisions split into (expand, contract)."""
-        return plan_phases(self.tool.pending(self.expanded(url)), self.contract_ids)
+        with self._database(url) as target:
+            pending = self.tool.pending(target)
+        return plan_phases(pending, self.contract_ids)
 
     def expand(self, url: str) -> Moved:
         """Run the expand revisions (every pending one up to the first contract revision)."""
-        target = self.expanded(url)
-        start = self.tool.current(target)
-        expand, _ = plan_phases(self.tool.revisions(start), self.contract_ids)
-        if expand:
-            self.tool.upgrade(target, expand[-1].id)
+        with self._database(url) as target:
+            start = self.tool.current(target)
+            expand, _ = plan_phases(self.tool.revisions(start), self.contract_ids)
+            if expand:
+                self.tool.upgrade(target, expand[-1].id)
         return Moved(start, expand[-1].id if expand else start, tuple(expand))
 
     def contract(self, url: str) -> Moved:
         """Run everything still pending, contract revisions included (after general
         availability only)."""
-        target = self.expanded(url)
-        start = self.tool.current(target)
-        pending = self.tool.revisions(start)
-        plan_phases(pending, self.contract_ids)  # refuses a contract revision out of order
-        if pending:
-            self.tool.upgrade(target, pending[-1].id)
+        with self._database(url) as target:
+            start = self.tool.current(target)
+            pending = self.tool.revisions(start)
+            plan_phases(pending, self.contract_ids)  # refuses a contract revision out of order
+            if pending:
+                self.tool.upgrade(target, pending[-1].id)
         return Moved(start, pending[-1].id if pending else start, tuple(pending))
 
     def rollback(self, url: str, start_revision: str | None) -> Moved:
@@ -144,9 +165,9 @@ class Migrator:
         (the data it removed may be gone; a downgrade brings back the column, not the values),
         when one of them has no downgrade, or when the database is not above the start at all.
         """
-        target = self.expanded(url)
         start = None if start_revision is None else self.tool.revision(start_revision).id
-        current = self.tool.current(target)
+        with self._database(url) as target:
+            current = self.tool.current(target)
         if current == start:
             return Moved(current, current)
         applied = {rev.id for rev in self.tool.revisions(None, current)} if current else set()
@@ -174,5 +195,6 @@ class Migrator:
             raise MigrationError(
                 f"cannot roll back to {label_of(start)}: {which} no downgrade; nothing was changed"
             )
-        self.tool.downgrade(target, start)
+        with self._database(url) as target:
+            self.tool.downgrade(target, start)
         return Moved(current, start, tuple(reversed(undo)))

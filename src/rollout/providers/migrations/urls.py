@@ -28,8 +28,13 @@ def expand(text: str, environ: Mapping[str, str] | None = None) -> str:
     A reference to an unset variable is a ``MigrationError`` naming the variable (never its
     value); text without references comes back unchanged.
     """
+    return expanded(text, environ).text
+
+
+def expanded(text: str, environ: Mapping[str, str] | None = None) -> secrets.Expanded:
+    """:func:`expand`, with the scrubber that masks the values it filled in."""
     try:
-        return secrets.expand(text, environ).text
+        return secrets.expand(text, environ)
     except secrets.MissingVariable as exc:
         names = ", ".join(f"${{{name}}}" for name in exc.names)
         verb = "is" if len(exc.names) == 1 else "are"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rollout.errors import TrafficError
+from rollout.providers.secrets import NO_SECRETS, Scrubber
 from rollout.providers.traffic._base import tail
 
 
@@ -40,12 +41,15 @@ def run(
     what: str,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    scrub: Scrubber = NO_SECRETS,
 ) -> Finished:
     """Run ``command`` (a string runs through ``/bin/sh -c``; a sequence runs directly).
 
     Waits at most ``timeout`` seconds, then kills the program's whole process group and raises
     ``TrafficError`` naming ``what`` with the output so far. A program that cannot be started at
     all also raises ``TrafficError``. A non-zero exit is *not* an error here: callers decide.
+    ``scrub`` masks the secrets the program was given in what it printed, in the result and in
+    the errors alike, so no caller can quote one by mistake.
     """
     try:
         process = subprocess.Popen(
@@ -59,7 +63,7 @@ def run(
             start_new_session=True,
         )
     except OSError as exc:
-        raise TrafficError(f"{what} could not be started: {exc}") from exc
+        raise TrafficError(scrub(f"{what} could not be started: {exc}")) from exc
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
@@ -71,11 +75,11 @@ def run(
             process.kill()
             process.wait()
             out, err = b"", b""
-        partial = Finished(-1, _decode(out), _decode(err)).output
+        partial = Finished(-1, scrub(_decode(out)), scrub(_decode(err))).output
         raise TrafficError(
             f"{what} did not finish within {timeout:g} s and was stopped; output so far:\n{partial}"
         ) from exc
-    return Finished(process.returncode, _decode(out), _decode(err))
+    return Finished(process.returncode, scrub(_decode(out)), scrub(_decode(err)))
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -16,6 +16,9 @@ but ``{weight}``. The same values are in the environment as ``ROLLOUT_WEIGHT``,
 skip work it already did for a key. Other braces (``${HOME}``, ``awk '{print $1}'``) are left
 alone; an unknown ``{name}`` is rejected as a likely typo.
 
+``${VAR}`` references in ``set`` and ``get`` are the shell's to fill in from the environment;
+their values are masked (``****``) wherever the scripts' output is quoted.
+
 ``set`` must exit 0; otherwise ``TrafficError`` carries its output. ``get`` must exit 0 and
 print the live canary percentage (``25`` or ``25%``) as the last line of its output; a value
 that differs from the request by more than ``TOLERANCE`` percentage points is a read-back
@@ -31,6 +34,7 @@ import shlex
 
 from rollout.errors import TrafficError
 from rollout.plan.model import CommandRouter
+from rollout.providers.secrets import scrubber_for
 from rollout.providers.traffic._base import (
     AppliedWeight,
     RouterContext,
@@ -38,7 +42,7 @@ from rollout.providers.traffic._base import (
     format_percent,
     tail,
 )
-from rollout.providers.traffic._process import run
+from rollout.providers.traffic._process import Finished, run
 
 TOLERANCE = 0.01
 """Largest difference, in percentage points, between the weight asked for and what ``get`` reads
@@ -101,13 +105,7 @@ class CommandTrafficRouter:
     def set_weight(self, canary_percent: float, key: str) -> AppliedWeight:
         percent = check_percent(canary_percent)
         values = self._values(percent, key)
-        finished = run(
-            render(self.spec.set, values),
-            timeout=self.spec.timeout,
-            what="the traffic set command",
-            env=self._env(values),
-            cwd=self.context.base_dir,
-        )
+        finished = self._run(self.spec.set, values, "the traffic set command")
         if finished.returncode != 0:
             raise TrafficError(
                 f"the traffic set command exited with {finished.returncode} while setting "
@@ -147,13 +145,7 @@ class CommandTrafficRouter:
     def _read(self, key: str) -> float:
         assert self.spec.get is not None
         values = self._values(None, key)
-        finished = run(
-            render(self.spec.get, values),
-            timeout=self.spec.timeout,
-            what="the traffic get command",
-            env=self._env(values),
-            cwd=self.context.base_dir,
-        )
+        finished = self._run(self.spec.get, values, "the traffic get command")
         if finished.returncode != 0:
             raise TrafficError(
                 f"the traffic get command exited with {finished.returncode}; its output:\n"
@@ -163,6 +155,19 @@ class CommandTrafficRouter:
             return parse_percent(finished.stdout)
         except TrafficError as exc:
             raise TrafficError(f"{exc}; its output:\n{tail(finished.stdout) or '(none)'}") from exc
+
+    def _run(self, template: str, values: dict[str, str], what: str) -> Finished:
+        """Run a script; the shell fills in its ``${VAR}`` references, and their values are
+        masked in what it printed (a failing script's output is quoted in the error)."""
+        env = self._env(values)
+        return run(
+            render(template, values),
+            timeout=self.spec.timeout,
+            what=what,
+            env=env,
+            cwd=self.context.base_dir,
+            scrub=scrubber_for(template, env),
+        )
 
     def _values(self, percent: float | None, key: str) -> dict[str, str]:
         values = {
