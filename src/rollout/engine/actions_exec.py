@@ -35,6 +35,10 @@ fails and says so, and the operator decides. Commands see ``ROLLOUT_IDEMPOTENCY_
 be idempotent by it: after a crash, an action whose intent was recorded but whose end was not is
 run again with the same key.
 
+Whatever an action prints or an outside system answers may hold a secret the plan names as
+``${VAR}``: every :class:`Done` comes back with those values masked (``****``), so neither the
+action record nor the audit trail ever holds one.
+
 The work is spread over :mod:`~rollout.engine.actions_exec_gates` (checklist gates),
 :mod:`~rollout.engine.actions_exec_deploy` (deploys, migrations) and
 :mod:`~rollout.engine.actions_exec_traffic` (routers, flags); :class:`Done` and :class:`World`
@@ -76,6 +80,7 @@ from rollout.providers.checks import CheckContext, run_check
 from rollout.providers.metrics import SourceRegistry, measure_baselines
 from rollout.providers.metrics import default_registry as default_sources
 from rollout.providers.notify import compose, send_all
+from rollout.providers.secrets import Scrubber, scrubber_for
 from rollout.providers.traffic import RouterRegistry
 from rollout.providers.traffic import default_registry as default_routers
 from rollout.providers.traffic.flag import register_flag_router
@@ -95,10 +100,22 @@ class ActionExecutor:
         self.actor = f"rollout:{rollout_id}"
         self._routers: RouterRegistry | None = None
         self._sources: SourceRegistry | None = None
+        self._written = plan.model_dump_json()
 
     @property
     def flag_store(self) -> AudienceStore:
         return self.world.flag_store if self.world.flag_store is not None else self.world.store
+
+    @property
+    def scrub(self) -> Scrubber:
+        """Masks the values of every ``${VAR}`` the plan names, read now: as the commands see
+        them (the process environment) and as references are filled in (the world's
+        ``environ``, when it has one). A script may print any variable it inherits, not only
+        those its own command line names."""
+        found = scrubber_for(self._written)
+        if self.world.environ is not None:
+            found = found + scrubber_for(self._written, self.world.environ)
+        return found
 
     @property
     def sources(self) -> SourceRegistry:
@@ -125,13 +142,15 @@ class ActionExecutor:
 
     def execute(self, action: Action, now: float, stage: str = "") -> Done:
         """Carry out ``action`` (``now``: seconds since the epoch; ``stage``: the stage it
-        belongs to, for ``ROLLOUT_STAGE``). Never raises an ``Exception``."""
+        belongs to, for ``ROLLOUT_STAGE``). Never raises an ``Exception``. The values of the
+        plan's ``${VAR}`` references are masked in what it returns (:attr:`scrub`)."""
         try:
-            return self._dispatch(action, now, stage)
+            done = self._dispatch(action, now, stage)
         except RolloutError as exc:
-            return Done(False, str(exc) or type(exc).__name__)
+            done = Done(False, str(exc) or type(exc).__name__)
         except Exception as exc:  # a provider bug must not stop the rollout's bookkeeping
-            return Done(False, f"unexpected {type(exc).__name__}: {exc}")
+            done = Done(False, f"unexpected {type(exc).__name__}: {exc}")
+        return done.masked(self.scrub)
 
     def _dispatch(self, action: Action, now: float, stage: str) -> Done:
         if isinstance(action, RunRollbackStep):

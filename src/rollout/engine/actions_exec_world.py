@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from rollout.plan.model import FlagSpec, Plan
 from rollout.providers.checks import CheckResult
 from rollout.providers.notify import Notifier
+from rollout.providers.secrets import Scrubber
 from rollout.providers.traffic.flag import FlagStore
 from rollout.store import SegmentRecord, Store
 
@@ -46,6 +47,13 @@ class Done:
             "message": self.message,
             "values": dict(self.values),
         }
+
+    def masked(self, scrub: Scrubber) -> Done:
+        """This end with ``scrub``'s values masked in its message and details (a script may
+        print a secret it was given; the record must not keep it). Values are numbers."""
+        if not scrub.values:
+            return self
+        return Done(self.ok, scrub(self.message), scrub.data(dict(self.details)), self.values)
 
 
 @dataclass(frozen=True)

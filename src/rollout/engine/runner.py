@@ -13,6 +13,10 @@ A tick repeats *rounds* until the engine asks for nothing more (or :data:`MAX_RO
 4. **save** the engine's next state, the actions it issued (now pending) and one audit event
    per reason, in one transaction, under the revision read and the controller's lease.
 
+Nothing a script prints of a secret reaches the store: the values of every ``${VAR}`` the plan
+names are masked (``****``) in each action's result (by the executor), in the metric sources'
+failures and in every audit event the runner saves.
+
 Crash safety follows from the order. The actions of a decision are saved (as pending) before
 any of them runs, and each runs only after its intent is recorded. After a crash the next
 controller finds them pending: a key DONE or FAILED is fed back as it ended; a key with an
@@ -214,7 +218,9 @@ class Runner:
         )
         votes, sign_offs, commands = operator_input(events)
         executor = self._executor(stored, state.version)
+        scrub = executor.scrub
         window, problem = measure(plan, state, now, executor)
+        problem = scrub(problem)  # a metric script's output, quoted in its error
         observation = Observation(tuple(results), votes, sign_offs, commands, window)
         decision = decide(plan, state, observation, now)
         after = decision.next_state
@@ -248,7 +254,12 @@ class Runner:
             record.revision,
             after.status.value,
             state_json(after, shell),
-            self._events(state, after, decision.reasons, stored.shell.metrics_problem, problem),
+            [
+                replace(event, message=scrub(event.message), data=scrub.data(event.data))
+                for event in self._events(
+                    state, after, decision.reasons, stored.shell.metrics_problem, problem
+                )
+            ],
             lease_owner=self.owner,
             # An ended rollout with actions left (its last announcements) stays leasable, so
             # the next controller sends them if this one dies before it does.
