@@ -161,4 +161,5 @@ def check_action(
         environment=env.name,
         check=check,
         purpose=purpose,
+        instances=on,
     )

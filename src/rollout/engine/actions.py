@@ -169,12 +169,15 @@ class SetFlag(Action):
 @dataclass(frozen=True, kw_only=True)
 class RunCheck(Action):
     """Run a check in ``environment``: post-deployment ``validation`` (smoke, key flows), a
-    blue-green ``preview`` check of the idle colour, or a rolling batch's ``health`` check."""
+    blue-green ``preview`` check of the idle colour, or a rolling batch's ``health`` check,
+    which runs once per instance of the batch (``instances``, each told its own through
+    ``ROLLOUT_INSTANCE``)."""
 
     kind: ClassVar[str] = "run_check"
     environment: str
     check: Check
     purpose: CheckPurpose
+    instances: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

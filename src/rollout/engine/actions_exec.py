@@ -64,7 +64,7 @@ from rollout.engine.actions import (
     SetFlag,
     SetTraffic,
 )
-from rollout.engine.actions_exec_deploy import MIGRATION_START, deploy, migrate
+from rollout.engine.actions_exec_deploy import MIGRATION_START, deploy, migrate, on_each_instance
 from rollout.engine.actions_exec_gates import run_gate
 from rollout.engine.actions_exec_traffic import set_flag, set_traffic
 from rollout.engine.actions_exec_world import (
@@ -173,8 +173,14 @@ class ActionExecutor:
         if isinstance(action, SetFlag):
             return set_flag(self, action)
         if isinstance(action, RunCheck):
-            return checked(
-                run_check(action.check, self.context(action, action.environment, stage), retries=0)
+            planned = action.check
+            return on_each_instance(
+                self,
+                action,
+                action.environment,
+                stage,
+                instances=action.instances,
+                run=lambda context: run_check(planned, context, retries=0),
             )
         if isinstance(action, RunCommand):
             check = CommandCheck(run=action.command)

@@ -1,21 +1,22 @@
 """Deploy commands and database migrations (:func:`deploy`, :func:`migrate`).
 
 A deploy runs its command, with ``ROLLOUT_INSTANCE`` set for each instance in turn (a rolling
-batch). Migrations run expand / contract / rollback through :class:`Migrator`; the revision the
-database was at before the first expand is appended to the audit trail (``migration.start``)
-*before* anything is upgraded, so a rollback finds it even after a crash in the middle of the
-expand.
+batch); so does a batch's health check (:func:`on_each_instance`). Migrations run expand /
+contract / rollback through :class:`Migrator`; the revision the database was at before the
+first expand is appended to the audit trail (``migration.start``) *before* anything is
+upgraded, so a rollback finds it even after a crash in the middle of the expand.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rollout.engine.actions import Deploy, Migrate
+from rollout.engine.actions import Action, Deploy, Migrate
 from rollout.engine.actions_exec_world import Done
 from rollout.plan.model import Migrations
-from rollout.providers.checks import CheckContext, run_check
+from rollout.providers.checks import CheckContext, CheckResult, run_check
 from rollout.providers.migrations import Migrator
 from rollout.store import NewEvent
 
@@ -29,12 +30,31 @@ expand; ``data``: ``database`` (a fingerprint of the URL as written), ``revision
 
 def deploy(ex: ActionExecutor, action: Deploy, stage: str) -> Done:
     """Run the deploy command for the environment, or once per instance of a batch."""
-    done: list[str] = []
-    for instance in action.instances or ("",):
-        context = ex.context(action, action.environment, stage, instance)
+
+    def run(context: CheckContext) -> CheckResult:
         if action.version:
             context = _with_version(context, action.version)
-        result = run_check(action.command, context)
+        return run_check(action.command, context)
+
+    return on_each_instance(
+        ex, action, action.environment, stage, instances=action.instances, run=run
+    )
+
+
+def on_each_instance(
+    ex: ActionExecutor,
+    action: Action,
+    environment: str,
+    stage: str,
+    *,
+    instances: tuple[str, ...],
+    run: Callable[[CheckContext], CheckResult],
+) -> Done:
+    """``run`` once per instance in turn, each told its instance (``ROLLOUT_INSTANCE``), or
+    once for the environment when there are none; stops at the first failure, which it names."""
+    done: list[str] = []
+    for instance in instances or ("",):
+        result = run(ex.context(action, environment, stage, instance))
         said = f"{instance}: {result.summary}" if instance else result.summary
         if not result.passed:
             return Done(False, said, dict(result.payload()))
