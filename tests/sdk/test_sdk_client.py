@@ -95,6 +95,7 @@ def test_a_config_file_that_does_not_parse_names_the_field(tmp_path: Path) -> No
         (("flags.internal:8000", "test"), {}, "http://"),
         (("http://x", ""), {}, "environment"),
         (("http://x", "test"), {"flush_interval": 0}, "flush_interval"),
+        (("http://x", "test"), {"error_flush_interval": -1}, "error_flush_interval"),
         (("http://x", "test"), {"poll_interval": -1}, "poll_interval"),
     ],
 )

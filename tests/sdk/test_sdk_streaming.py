@@ -289,6 +289,36 @@ def test_telemetry_is_flushed_periodically_and_at_close(stack: ServerStack, tmp_
     assert sum(r.errors for r in rows) == 1
 
 
+def test_a_failed_request_is_sent_within_the_error_flush_interval(
+    stack: ServerStack, tmp_path: Path
+) -> None:
+    """Errors reach the judge within about a second, not at the end of an hour-long window."""
+    stack.start()
+    stack.put_flag(ENV, boolean_flag("checkout", 100))
+    client = RolloutClient(
+        stack.url,
+        ENV,
+        cache_dir=tmp_path / "cache",
+        flush_interval=3600,
+        error_flush_interval=0.2,
+    )
+    try:
+        assert client.wait_until_ready(WAIT)
+        client.record("checkout", "on", 12.0)
+        client.record("checkout", "on", 30.0, error=True)
+        _wait_until(lambda: client.telemetry_stats.sent_batches == 1, "the early flush")
+        rows = stack.store.query_telemetry(
+            ENV,
+            "checkout",
+            datetime.now(UTC) - timedelta(minutes=1),
+            datetime.now(UTC) + timedelta(minutes=1),
+        )
+        # One batch: the healthy request waited for the failure, it was not sent on its own.
+        assert [(r.requests, r.errors) for r in rows] == [(2, 1)]
+    finally:
+        client.close()
+
+
 def test_telemetry_waits_out_an_outage_and_arrives_later(
     stack: ServerStack, clients: list[RolloutClient], tmp_path: Path
 ) -> None:

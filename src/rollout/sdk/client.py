@@ -90,6 +90,10 @@ class RolloutClient:
       (5 s, the event flush period LaunchDarkly's server SDKs use by default; the server judges
       rollback triggers on each batch as it lands, so a shorter window means an earlier
       rollback: bench/detection.py shows what each cadence costs in bad-version errors);
+      ``error_flush_interval`` -- once a request has failed, the window is sent as soon as
+      this many seconds (1 s) have passed since the last one, so errors reach the judge
+      within about a second while a healthy service sends no more often than
+      ``flush_interval`` (None: always wait for ``flush_interval``);
       ``max_pending_batches`` -- unsent windows kept while the server is unreachable.
     * ``http_timeout`` -- connect/read timeout of ordinary requests.
 
@@ -109,6 +113,7 @@ class RolloutClient:
         poll_interval: float = 30.0,
         telemetry: bool = True,
         flush_interval: float = 5.0,
+        error_flush_interval: float | None = 1.0,
         max_pending_batches: int = 100,
         stream_read_timeout: float = 45.0,
         failures_before_polling: int = 3,
@@ -123,6 +128,10 @@ class RolloutClient:
             raise ValueError(f"server_url must start with http:// or https://, not {server_url!r}")
         if not flush_interval > 0:
             raise ValueError(f"flush_interval must be > 0 seconds, not {flush_interval!r}")
+        if error_flush_interval is not None and not error_flush_interval > 0:
+            raise ValueError(
+                f"error_flush_interval must be > 0 seconds or None, not {error_flush_interval!r}"
+            )
         self.environment = environment
         self.server_url = server_url.rstrip("/") if server_url else None
         self.instance_id = str(uuid.uuid4())
@@ -141,6 +150,7 @@ class RolloutClient:
         )
         self._sender = TelemetrySender(environment, self.instance_id, max_pending_batches)
         self._flush_interval = flush_interval
+        self._error_flush_interval = error_flush_interval
         self._mode = SyncMode.OFFLINE
         self._http: httpx.AsyncClient | None = None
         self._worker: LoopThread | None = None
@@ -466,7 +476,9 @@ class RolloutClient:
         sync = ConfigSync(http, self._settings, _Sink(self))
         self._tasks.append(asyncio.create_task(sync.run(), name="rollout-config"))
         if self._telemetry:
-            flusher = self._sender.run(http, self._recorder, self._flush_interval)
+            flusher = self._sender.run(
+                http, self._recorder, self._flush_interval, self._error_flush_interval
+            )
             self._tasks.append(asyncio.create_task(flusher, name="rollout-telemetry"))
 
     async def _shutdown(self, timeout: float) -> None:

@@ -2,8 +2,9 @@
 
 An *arm* is one (flag, variant) pair. :class:`OutcomeRecorder` adds each request's outcome to
 its arm (thread-safe; a lock held for a dict update and a sketch insert). Every
-``flush_interval`` the client *cuts* a window: the arms recorded since the last cut become one
-batch, the body of ``POST /api/v1/telemetry`` (protocol.md)::
+``flush_interval`` -- and, once a request has failed, as soon as ``error_flush_interval`` has
+passed since the last cut -- the client *cuts* a window: the arms recorded since the last cut
+become one batch, the body of ``POST /api/v1/telemetry`` (protocol.md)::
 
     {"sdk": {"name": "rollout-python", "version": "0.1.0", "instance": "<uuid>"},
      "environment": "production", "window_start": 1767225600.0, "window_end": 1767225610.0,
@@ -158,7 +159,14 @@ class OutcomeRecorder:
         self._arms: dict[tuple[str, str], _Arm] = {}
         self._event_names: set[str] = set()
         self._window_start = clock()
+        self._errors = 0
         self.dropped_events = 0
+
+    @property
+    def has_errors(self) -> bool:
+        """Whether a request of the window in progress has failed (read without the lock:
+        an int read is atomic, and a stale answer only moves a cut by one check)."""
+        return self._errors > 0
 
     def record(self, flag: str, variant: str, latency_ms: float, error: bool) -> None:
         """Count one request served by ``flag``'s ``variant`` that took ``latency_ms``
@@ -173,6 +181,7 @@ class OutcomeRecorder:
                 arm = self._arms[key] = _Arm()
             arm.requests += 1
             arm.errors += bool(error)
+            self._errors += bool(error)
             arm.latency.add(latency_ms)
 
     def track(self, arms: Iterable[tuple[str, str]], event: str, value: float | None) -> None:
@@ -206,6 +215,7 @@ class OutcomeRecorder:
         with self._lock:
             arms, self._arms = self._arms, {}
             self._event_names = set()
+            self._errors = 0
             start, self._window_start = self._window_start, now
         return TelemetryWindow(
             start, max(now, start), tuple(a.outcome(f, v, a.latency) for (f, v), a in arms.items())
@@ -305,22 +315,35 @@ class TelemetrySender:
         return await self.send_pending(http)
 
     async def run(
-        self, http: httpx.AsyncClient, recorder: OutcomeRecorder, flush_interval: float
+        self,
+        http: httpx.AsyncClient,
+        recorder: OutcomeRecorder,
+        flush_interval: float,
+        error_flush_interval: float | None = None,
     ) -> None:
         """Every ``flush_interval`` seconds cut a window and queue it; send the queue, and
         after a failed round retry with backoff (1 s doubling to 60 s, or to the window when
-        longer) while new windows keep being cut on time. Runs until cancelled."""
+        longer) while new windows keep being cut on time. Runs until cancelled.
+
+        With ``error_flush_interval``, a window in which a request failed is cut as soon as
+        that many seconds have passed since the last cut: the server judges rollback
+        triggers on each batch as it lands, so errors reach it within about that time
+        instead of ``flush_interval``, while a healthy service sends no more than before."""
         retry_delays = Backoff(min(1.0, flush_interval), max(60.0, flush_interval))
         retry_at = 0.0
-        next_cut = time.monotonic() + flush_interval
+        last_cut = time.monotonic()
+        next_cut = last_cut + flush_interval
+        early = error_flush_interval if error_flush_interval is not None else flush_interval
         while True:
             now = time.monotonic()
-            wake = min(next_cut, max(retry_at, now)) if self.pending else next_cut
+            # Look for failed requests every `early` seconds (a cheap read, no lock).
+            due = min(next_cut, max(last_cut + early, now + early))
+            wake = min(due, max(retry_at, now)) if self.pending else due
             await asyncio.sleep(max(0.0, wake - now))
             now = time.monotonic()
-            if now >= next_cut:
+            if now >= next_cut or (now - last_cut >= early and recorder.has_errors):
                 self.enqueue(recorder.cut())
-                next_cut = now + flush_interval
+                last_cut, next_cut = now, now + flush_interval
             if self.pending and now >= retry_at:
                 if await self.send_pending(http):
                     retry_delays.reset()
