@@ -88,7 +88,7 @@ def serve(database: str, port: int) -> None:
     from rollout.server.run import bind, make_server
     from rollout.store import open_store
 
-    server = make_server(create_app(open_store(database)))
+    server = make_server(create_app(open_store(database), auth=False))
     server.run(sockets=[bind("127.0.0.1", port)])
 
 

@@ -58,7 +58,7 @@ def target(
         if request.param == "local":
             yield Target(["--database", url], store)
             return
-        with BackgroundServer(create_app(store)) as server:
+        with BackgroundServer(create_app(store, auth=False)) as server:
             yield Target(["--server", server.url], store)
 
 
@@ -241,7 +241,7 @@ def test_server_from_the_environment(
 ) -> None:
     with (
         open_store(f"sqlite:///{tmp_path / 'server.db'}") as store,
-        BackgroundServer(create_app(store)) as server,
+        BackgroundServer(create_app(store, auth=False)) as server,
     ):
         monkeypatch.setenv("ROLLOUT_SERVER", server.url)
         monkeypatch.setenv("ROLLOUT_ACTOR", "carol")

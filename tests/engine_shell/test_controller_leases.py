@@ -111,7 +111,7 @@ def test_inside_the_server_a_ramp_reaches_sse_clients_through_the_flag_service(
     work: Path, store: Store, clock: FakeClock
 ) -> None:
     # poll_seconds=0: the stream only hears of changes made through the server's write path.
-    app = create_app(store, poll_seconds=0)
+    app = create_app(store, poll_seconds=0, auth=False)
     attach_to_server(app.state.rollout, interval=0.02, clock=clock, owner="in-server")
     with BackgroundServer(app) as server:
         seen: list[float] = []
@@ -149,7 +149,7 @@ def test_a_telemetry_batch_wakes_the_controller_inside_the_server(
 ) -> None:
     """Triggers are judged as the data lands: a stored batch starts a round at once, although
     the controller's own interval is an hour."""
-    app = create_app(store, poll_seconds=0)
+    app = create_app(store, poll_seconds=0, auth=False)
     background = BackgroundController(CountingController(store, owner="woken", clock=clock), 3600)
     app.state.rollout.on_telemetry.append(background.controller.wake)
     controller = background.controller

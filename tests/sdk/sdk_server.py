@@ -1,5 +1,6 @@
 """The real Rollout server (``rollout.server.app.create_app`` under uvicorn, SQLite store) on a
-loopback port, restartable on the same port, with a log of the requests it received."""
+loopback port, restartable on the same port, with a log of the requests it received. It checks
+no tokens unless a test asks for ``auth=True``."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ class ServerStack:
         self._server: BackgroundServer | None = None
 
     def start(self, *, refuse_streams: bool = False, **app_options: Any) -> str:
-        app = create_app(self.store, **app_options)
+        app = create_app(self.store, **{"auth": False, **app_options})
         app.add_middleware(RequestLog, log=self.requests, refuse_streams=refuse_streams)
         self._server = BackgroundServer(app, port=self.port).start()
         self.url = self._server.url

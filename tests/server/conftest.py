@@ -62,7 +62,7 @@ def store(db_file: str) -> Iterator[Store]:
 
 @pytest.fixture
 def app(store: Store) -> FastAPI:
-    return create_app(store)
+    return create_app(store, auth=False)
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def _wait_for_listener(pg_url: str, other_than: set[int], timeout: float = 15.0)
 def test_the_listener_reconnects_and_catches_up(pg_url: str) -> None:
     before = _listener_pids(pg_url)  # other tests' replicas may share the database
     with open_store(pg_url) as store, open_store(pg_url) as writer:
-        app = create_app(store, feed=PostgresFeed(pg_url), poll_seconds=0)
+        app = create_app(store, feed=PostgresFeed(pg_url), poll_seconds=0, auth=False)
         with BackgroundServer(app) as server:
             reader = stream(server.url)
             listener = _wait_for_listener(pg_url, before)

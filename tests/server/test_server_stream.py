@@ -40,7 +40,7 @@ def put(base: str, key: str, percent: float) -> None:
 
 @pytest.fixture
 def server(store: Store) -> Iterator[BackgroundServer]:
-    with BackgroundServer(create_app(store, keepalive_seconds=60)) as running:
+    with BackgroundServer(create_app(store, keepalive_seconds=60, auth=False)) as running:
         yield running
 
 
@@ -90,7 +90,7 @@ def test_last_event_id_behind_gets_the_current_config_at_once(server: Background
 
 
 def test_an_idle_stream_sends_keep_alive_comments(store: Store) -> None:
-    with BackgroundServer(create_app(store, keepalive_seconds=0.2)) as server:
+    with BackgroundServer(create_app(store, keepalive_seconds=0.2, auth=False)) as server:
         reader = SseReader(stream_url(server.url))
         reader.next_config()
         assert reader.next(timeout=5).comment == "keep-alive"
@@ -104,7 +104,7 @@ def test_a_bad_environment_is_refused_before_streaming(server: BackgroundServer)
 
 
 def test_stopping_the_server_ends_open_streams_promptly(store: Store) -> None:
-    server = BackgroundServer(create_app(store, keepalive_seconds=60)).start()
+    server = BackgroundServer(create_app(store, keepalive_seconds=60, auth=False)).start()
     readers = [SseReader(stream_url(server.url)) for _ in range(3)]
     for reader in readers:
         reader.next_config()
@@ -139,7 +139,7 @@ def test_a_change_written_to_the_database_directly_reaches_clients(
 ) -> None:
     """``rollout flags`` without --server writes the shared SQLite file; the server's periodic
     version check picks the change up."""
-    app = create_app(store, poll_seconds=0.2, keepalive_seconds=60)
+    app = create_app(store, poll_seconds=0.2, keepalive_seconds=60, auth=False)
     with BackgroundServer(app) as server, open_store(db_file) as other:
         reader = SseReader(stream_url(server.url))
         reader.next_config()
@@ -153,8 +153,8 @@ def test_two_replicas_on_one_sqlite_file_relay_changes_by_polling(
 ) -> None:
     with (
         open_store(db_file) as store_b,
-        BackgroundServer(create_app(store, poll_seconds=0.2)) as a,
-        BackgroundServer(create_app(store_b, poll_seconds=0.2)) as b,
+        BackgroundServer(create_app(store, poll_seconds=0.2, auth=False)) as a,
+        BackgroundServer(create_app(store_b, poll_seconds=0.2, auth=False)) as b,
     ):
         reader = SseReader(stream_url(b.url))
         reader.next_config()
@@ -168,8 +168,12 @@ def test_two_replicas_relay_changes_through_redis(
     # poll_seconds=0: only Redis can carry the change from A to B.
     with (
         open_store(db_file) as store_b,
-        BackgroundServer(create_app(store, feed=RedisFeed(redis_url), poll_seconds=0)) as a,
-        BackgroundServer(create_app(store_b, feed=RedisFeed(redis_url), poll_seconds=0)) as b,
+        BackgroundServer(
+            create_app(store, feed=RedisFeed(redis_url), poll_seconds=0, auth=False)
+        ) as a,
+        BackgroundServer(
+            create_app(store_b, feed=RedisFeed(redis_url), poll_seconds=0, auth=False)
+        ) as b,
     ):
         reader = SseReader(stream_url(b.url))
         reader.next_config()

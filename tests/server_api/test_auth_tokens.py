@@ -94,3 +94,14 @@ def test_without_authentication_everyone_is_an_admin_named_by_the_header(store: 
         anonymous = client.post(R, json={"plan": plan("other")})
         assert anonymous.json()["created_by"] == "anonymous"
         assert client.get("/metrics").status_code == 200
+
+
+def test_an_app_checks_tokens_unless_told_otherwise(store: Store) -> None:
+    from rollout.server.app import create_app
+    from rollout.server.run import BackgroundServer
+
+    app: FastAPI = create_app(store, poll_seconds=0)
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as client:
+        refused = client.get(R, headers={"X-Rollout-Actor": "ann"})
+        assert refused.status_code == 401
+        assert "this needs an API token" in detail(refused)

@@ -71,7 +71,7 @@ def create_app(
     retry_ms: int = DEFAULT_RETRY_MS,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
-    auth: bool = False,
+    auth: bool = True,
 ) -> FastAPI:
     """The flag service over ``store``.
 
@@ -82,9 +82,10 @@ def create_app(
     announced (0: never). ``retry_ms``: the reconnect delay SSE clients are told.
     ``on_startup`` / ``on_shutdown``: async hooks of other parts of the process (also
     appendable later on ``app.state.rollout``; see :mod:`rollout.server.context`).
-    ``auth``: require API tokens (:mod:`rollout.server.auth`). ``rollout server`` turns it on
-    unless told ``--no-auth``; an app made here for one trusted caller (a test, a benchmark)
-    leaves it off.
+    ``auth``: require API tokens (:mod:`rollout.server.auth`), as ``rollout server`` does unless
+    told ``--no-auth``. It is on by default so that an app made here is never open by
+    accident; one made for a single trusted caller (a test, a benchmark, the demo) says
+    ``auth=False``.
 
     The fan-out starts and stops with the app's lifespan: run the app under a server that
     runs lifespans (uvicorn, ``rollout.server.run``), or enter ``TestClient(app)`` as a

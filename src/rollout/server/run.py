@@ -75,7 +75,7 @@ class BackgroundServer:
     """``app`` served by uvicorn in a daemon thread, for as long as the ``with`` block lasts.
 
     >>> from rollout.server.app import create_app      # doctest: +SKIP
-    >>> with BackgroundServer(create_app(store)) as server:   # doctest: +SKIP
+    >>> with BackgroundServer(create_app(store, auth=False)) as server:   # doctest: +SKIP
     ...     httpx.get(server.url + "/healthz")
     """
 
