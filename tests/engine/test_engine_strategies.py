@@ -4,7 +4,7 @@ moves traffic the way the strategy says."""
 from __future__ import annotations
 
 from engine_plans import INSTANCES, load, make_plan, plan_data
-from engine_sim import Sim
+from engine_sim import Sim, Telemetry
 
 from rollout.engine import (
     Deploy,
@@ -15,6 +15,7 @@ from rollout.engine import (
     SetFlag,
     SetTraffic,
     Status,
+    metric_request,
 )
 from rollout.plan.model import Plan
 
@@ -166,6 +167,35 @@ def test_rolling_waits_between_batches() -> None:
     assert healthy is not None and second is not None
     # The plan pauses 30 s between batches.
     assert second.at - healthy.at >= 30.0
+
+
+def test_a_rolling_stage_rolls_back_between_its_batches_when_a_trigger_fires() -> None:
+    """The batches already out serve real users during the pause before the next one: the
+    stage's rollback triggers are judged then, not only once every batch is out."""
+    data = plan_data("rolling")
+    data["strategy"]["rolling"].update(batch_size=1, pause_between="5m")
+    # Stage 2's trigger is `latency_p99 > 1s`; the version is slow once stage 2 ramps.
+    sim = Sim(load(data), metrics=Telemetry(bad=[("production/stage-2/ramp", "latency_p99")]))
+
+    assert sim.run().status is Status.ROLLED_BACK
+
+    production = [d.instances for d in sim.of(Deploy) if d.environment == "production"]
+    # Stage 1 put web-1 out, stage 2 web-2; the trigger fired in the pause before web-3.
+    assert [i for i in production if i][:2] == [("web-1",), ("web-2",)]
+    assert ("web-3",) not in production
+    assert sim.said("stage 2 (Limited Release): rollback trigger fired while ramping: latency_p99")
+
+
+def test_while_a_stage_ramps_only_its_triggers_are_measured() -> None:
+    data = plan_data("rolling")
+    data["strategy"]["rolling"].update(batch_size=1, pause_between="5m")
+    sim = Sim(load(data))
+    sim.run(lambda s: s.status is Status.RAMPING and s.env_index == 1 and s.stage_index == 1)
+    request = metric_request(sim.plan, sim.state)
+    assert request is not None
+    assert request.window == "production/stage-2/ramp"
+    assert [spec.name for spec in request.specs] == ["latency_p99"]
+    assert request.since == sim.state.window_started_at
 
 
 def test_expand_migrations_run_before_the_deploy_and_contract_after_the_last_validation() -> None:

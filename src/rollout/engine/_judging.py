@@ -46,6 +46,12 @@ def stage_window(plan: Plan, state: RolloutState) -> str:
     return f"{plan.environments[state.env_index].name}/stage-{state.stage_index + 1}"
 
 
+def ramp_window(plan: Plan, state: RolloutState) -> str:
+    """The window of a stage's ramp: from the stage's start until its audience is in place
+    (a rolling stage's batches and their pauses), judged on the stage's rollback triggers."""
+    return f"{stage_window(plan, state)}/ramp"
+
+
 def validation_window(plan: Plan, state: RolloutState) -> str:
     return f"{plan.environments[state.env_index].name}/validation"
 
@@ -115,9 +121,12 @@ def metric_request(plan: Plan, state: RolloutState) -> MetricRequest | None:
     """What the shell should measure for the rollout's current window, or None when nothing is
     being judged (no window open, or a window that needs no metric).
 
-    In a stage: the metrics of its success criteria, its rollback triggers and the strategy's.
-    In validation: the metrics of the spike checks. ``since`` is when the window opened; while
-    paused, the window that was open stays open (a resume judges it again).
+    In a stage: the metrics of its success criteria, its rollback triggers and the strategy's;
+    while the stage's audience is still being set (ramping), only the triggers' (the version
+    already serves whoever earlier stages and batches reached: a regression must not wait for
+    the last batch). In validation: the metrics of the spike checks. ``since`` is when the
+    window opened; while paused, the window that was open stays open (a resume judges it
+    again).
     """
     status = state.paused_from if state.status is Status.PAUSED else state.status
     if state.window_started_at is None:
@@ -127,6 +136,10 @@ def metric_request(plan: Plan, state: RolloutState) -> MetricRequest | None:
         stage = plan.stages[state.stage_index]
         names = [c.metric for c in (*stage.success, *triggers(plan, state.stage_index))]
         window, flag = stage_window(plan, state), plan.stage_flag(stage)
+    elif status is Status.RAMPING and plan.is_staged(env):
+        stage = plan.stages[state.stage_index]
+        names = [c.metric for c in triggers(plan, state.stage_index)]
+        window, flag = ramp_window(plan, state), plan.stage_flag(stage)
     elif status is Status.VALIDATING:
         names = [metric for metric, _ in spike_checks(plan)]
         window, flag = validation_window(plan, state), plan.strategy.flag

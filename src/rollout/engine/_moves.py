@@ -80,13 +80,15 @@ def start_deploying(t: Tick, reason: str) -> bool:
 
 
 def start_stage(t: Tick, index: int, reason: str) -> bool:
-    """Begin stage ``index`` of a staged environment: set its audience, then bake."""
+    """Begin stage ``index`` of a staged environment: set its audience, then bake. The ramp's
+    window opens now (its rollback triggers are judged while the audience is set); the bake's
+    opens once the audience is in place."""
     t.transition(
         Status.RAMPING,
         reason,
         stage_index=index,
         step=t.state.instances_done,
-        window_started_at=None,
+        window_started_at=t.now,
         bake_accumulated=0.0,
         bake_since=None,
         overridden=(),

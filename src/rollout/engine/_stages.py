@@ -18,6 +18,7 @@ from rollout.engine._judging import (
     Judged,
     canary_requests,
     judge_criteria,
+    ramp_window,
     stage_window,
     triggers,
 )
@@ -61,6 +62,8 @@ def ramping(t: Tick) -> bool:
     kind = t.plan.strategy.type
     segment: str | None = None
     within = 100.0
+    if t.staged and _ramp_triggers_fired(t):
+        return True
     if t.staged:
         stage = t.stage
         share = stage.audience.percent
@@ -94,6 +97,31 @@ def ramping(t: Tick) -> bool:
         f"{stage_label(t.plan, t.state.stage_index)} of {env.name}: {audience}; "
         f"baking for {seconds(stage.duration)}",
     )
+
+
+def _ramp_triggers_fired(t: Tick) -> bool:
+    """Judge the stage's rollback triggers on what the version served since the stage began
+    (a rolling stage's pauses between batches may last minutes); True when one fired."""
+    return _triggers_fired(t, ramp_window(t.plan, t.state), final=False, during=" while ramping")
+
+
+def _triggers_fired(t: Tick, window: str, *, final: bool, during: str = "") -> bool:
+    """Roll back (or pause, by the plan's procedure) when a rollback trigger of the stage
+    fails on ``window``'s data; True when one did."""
+    index = t.state.stage_index
+    fired = [
+        j
+        for j in judge_criteria(
+            t.plan, t.observation, window, triggers(t.plan, index), role="rollback", final=final
+        )
+        if j.verdict is Verdict.FAIL and j.text not in t.state.overridden
+    ]
+    if not fired:
+        return False
+    label = stage_label(t.plan, index)
+    said = "; ".join(j.reason for j in fired)
+    plural = "s" if len(fired) > 1 else ""
+    return fire(t, f"{label}: rollback trigger{plural} fired{during}: {said}", _texts(fired))
 
 
 def _set(
@@ -260,17 +288,8 @@ def observing(t: Tick) -> bool:
     promoted = t.take_promotion()
     elapsed = t.state.bake_elapsed(t.now)
     final = elapsed >= stage.duration
-    fired = [
-        j
-        for j in judge_criteria(
-            t.plan, t.observation, window, triggers(t.plan, index), role="rollback", final=final
-        )
-        if j.verdict is Verdict.FAIL and j.text not in t.state.overridden
-    ]
-    if fired:
-        said = "; ".join(j.reason for j in fired)
-        plural = "s" if len(fired) > 1 else ""
-        return fire(t, f"{label}: rollback trigger{plural} fired: {said}", _texts(fired))
+    if _triggers_fired(t, window, final=final):
+        return True
     if not final and promoted is None:
         return False
     success = judge_criteria(
