@@ -38,9 +38,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping
-from dataclasses import replace
 
-from rollout.providers.checks._process import OUTPUT_LIMIT, Ran, run_shell
 from rollout.providers.checks._result import (
     CheckContext,
     CheckResult,
@@ -49,15 +47,12 @@ from rollout.providers.checks._result import (
     seconds,
     shown_command,
 )
-from rollout.providers.secrets import MissingVariable, Scrubber, expand_all, scrubber_for
+from rollout.providers.process import OUTPUT_LIMIT, Finished, run
+from rollout.providers.secrets import MissingVariable, expand_all, scrubber_for
 
 DISPLAY_TAIL = 4000
 """Characters of output kept in ``CheckResult.output_tail`` (the details keep up to 64 KiB of
 each stream)."""
-
-# What /bin/sh reports when it cannot run the command at all (POSIX: 127 not found, 126 found
-# but not executable).
-_SHELL_CANNOT = {127: "command not found", 126: "found but not executable"}
 
 
 def run_command(
@@ -92,22 +87,19 @@ def run_command(
     # The shell fills in the command's own ${VAR} references; a command that prints one (an
     # error echoing a header) must not carry the value into the audit trail.
     scrub = scrub + scrubber_for(command, environment)
-    ran = run_shell(
-        command, timeout=timeout, cwd=workdir, env=environment, grace=grace, limit=limit
+    ran = run(
+        command,
+        timeout=timeout,
+        cwd=workdir,
+        env=environment,
+        scrub=scrub,
+        grace=grace,
+        limit=limit,
     )
-    return _scrubbed(_result(command, ran, timeout), scrub)
+    return _result(command, ran)
 
 
-def _scrubbed(result: CheckResult, scrub: Scrubber) -> CheckResult:
-    """``result`` with the expanded secret values masked in everything a person reads."""
-    if not scrub.values:
-        return result
-    details = {k: scrub(v) if isinstance(v, str) else v for k, v in result.details.items()}
-    summary, tail = scrub(result.summary), scrub(result.output_tail)
-    return replace(result, summary=summary, output_tail=tail, details=details)
-
-
-def _result(command: str, ran: Ran, timeout: float) -> CheckResult:
+def _result(command: str, ran: Finished) -> CheckResult:
     shown = shown_command(command)
     details: dict[str, DetailValue] = {
         "command": command,
@@ -119,7 +111,7 @@ def _result(command: str, ran: Ran, timeout: float) -> CheckResult:
     if ran.stdout_dropped or ran.stderr_dropped:
         details["stdout_dropped_bytes"] = ran.stdout_dropped
         details["stderr_dropped_bytes"] = ran.stderr_dropped
-    output = _combined_tail(ran)
+    output = ran.excerpt(DISPLAY_TAIL)
     # stderr says why a command failed; a quiet one may have said it on stdout.
     why = last_line(ran.stderr) or last_line(ran.stdout)
     took = seconds(ran.duration_s)
@@ -127,13 +119,13 @@ def _result(command: str, ran: Ran, timeout: float) -> CheckResult:
         summary = f"{shown} could not start: {ran.start_error}"
         return CheckResult(False, summary, ran.duration_s, output, details)
     if ran.timed_out:
-        summary = f"{shown} timed out after {timeout:g} s and was stopped"
+        summary = f"{shown} timed out after {ran.timeout_s:g} s and was stopped"
         summary += f"; last output: {why}" if why else ""
         return CheckResult(False, summary, ran.duration_s, output, details)
     if ran.returncode == 0:
         return CheckResult(True, f"{shown} exited 0 in {took}", ran.duration_s, output, details)
-    if ran.returncode in _SHELL_CANNOT:
-        summary = f"{shown} could not start: {_SHELL_CANNOT[ran.returncode]}"
+    if ran.cannot_start:
+        summary = f"{shown} could not start: {ran.cannot_start}"
         summary += f" ({why})" if why else f" (exit {ran.returncode})"
         return CheckResult(False, summary, ran.duration_s, output, details)
     if ran.returncode < 0:
@@ -143,12 +135,6 @@ def _result(command: str, ran: Ran, timeout: float) -> CheckResult:
         summary = f"{shown} exited {ran.returncode} after {took}"
     summary += f": {why}" if why else " (no output)"
     return CheckResult(False, summary, ran.duration_s, output, details)
-
-
-def _combined_tail(ran: Ran) -> str:
-    parts = [part.strip() for part in (ran.stdout, ran.stderr) if part.strip()]
-    text = "\n".join(parts)
-    return text if len(text) <= DISPLAY_TAIL else "…" + text[-DISPLAY_TAIL:]
 
 
 def _signal_name(number: int) -> str:

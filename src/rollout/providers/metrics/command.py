@@ -77,10 +77,8 @@ from rollout.providers.metrics._base import (
     promql_duration,
 )
 from rollout.providers.metrics._histogram import sketch_from_buckets
+from rollout.providers.process import run
 from rollout.providers.secrets import scrubber_for
-
-# One way to run a program with a deadline (and kill its process group) for every provider.
-from rollout.providers.traffic._process import run
 from rollout.providers.traffic.command import render
 
 __all__ = ["CommandMetricSource", "CommandOutput"]
@@ -203,19 +201,17 @@ class CommandMetricSource:
             "ROLLOUT_PERCENTILE": plain_number(spec.percentile) if spec.percentile else "",
             "ROLLOUT_QUERIES": json.dumps(dict(metric_def.queries) if metric_def else {}),
         }
-        try:
-            finished = run(
-                command,
-                timeout=self.spec.timeout,
-                what=f"the metric command for {metric}",
-                env=env,
-                cwd=self.base_dir,
-                # The shell fills in the command's ${VAR} references; what the script prints
-                # of them is masked before any error quotes it.
-                scrub=scrubber_for(self.spec.run, env),
-            )
-        except TrafficError as exc:
-            raise MetricsError(str(exc)) from exc
+        finished = run(
+            command,
+            timeout=self.spec.timeout,
+            env=env,
+            cwd=self.base_dir,
+            # The shell fills in the command's ${VAR} references; what the script prints
+            # of them is masked before any error quotes it.
+            scrub=scrubber_for(self.spec.run, env),
+            grace=0,  # the plan's timeout is all a fetch may take: killed at once
+            limit=None,  # the whole of stdout is the JSON to parse
+        ).or_raise(f"the metric command for {metric}", MetricsError)
         if finished.returncode != 0:
             raise MetricsError(
                 f"the metric command for {metric} exited with {finished.returncode}; its output:"

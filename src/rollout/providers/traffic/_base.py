@@ -98,9 +98,3 @@ def format_percent(percent: float) -> str:
     """
     text = f"{percent:.3f}".rstrip("0").rstrip(".")
     return "0" if text in {"", "-0"} else text
-
-
-def tail(text: str, limit: int = 2000) -> str:
-    """The last ``limit`` characters of ``text``, marked when cut, for error messages."""
-    text = text.strip()
-    return text if len(text) <= limit else "…" + text[-limit:]

@@ -34,15 +34,14 @@ import shlex
 
 from rollout.errors import TrafficError
 from rollout.plan.model import CommandRouter
+from rollout.providers.process import Finished, run, tail
 from rollout.providers.secrets import scrubber_for
 from rollout.providers.traffic._base import (
     AppliedWeight,
     RouterContext,
     check_percent,
     format_percent,
-    tail,
 )
-from rollout.providers.traffic._process import Finished, run
 
 TOLERANCE = 0.01
 """Largest difference, in percentage points, between the weight asked for and what ``get`` reads
@@ -163,11 +162,11 @@ class CommandTrafficRouter:
         return run(
             render(template, values),
             timeout=self.spec.timeout,
-            what=what,
             env=env,
             cwd=self.context.base_dir,
             scrub=scrubber_for(template, env),
-        )
+            grace=0,  # the plan's timeout is all a traffic change may take: killed at once
+        ).or_raise(what, TrafficError)
 
     def _values(self, percent: float | None, key: str) -> dict[str, str]:
         values = {

@@ -56,12 +56,12 @@ import httpx
 
 from rollout.errors import TrafficError
 from rollout.plan.model import NginxRouter
+from rollout.providers.process import run, tail
 from rollout.providers.traffic._base import (
     AppliedWeight,
     RouterContext,
     check_percent,
     format_percent,
-    tail,
 )
 from rollout.providers.traffic._nginx_conf import (
     ConfError,
@@ -71,7 +71,6 @@ from rollout.providers.traffic._nginx_conf import (
     render_upstream,
 )
 from rollout.providers.traffic._nginx_proc import Generation, alive, read_generation
-from rollout.providers.traffic._process import run
 from rollout.providers.traffic._weights import share_percent, split_weights
 
 MAX_WEIGHT = 10_000
@@ -166,7 +165,9 @@ class NginxTrafficRouter:
     def _test_and_find_master(self) -> int:
         """``nginx -T``: test the whole config, and find the pid file in the dump."""
         argv = [*self._command, "-T", *self._config_args()]
-        done = run(argv, timeout=self.command_timeout, what="nginx -t")
+        # The whole dump is searched for the pid directive, which sits near its top.
+        done = run(argv, timeout=self.command_timeout, grace=0, limit=None)
+        done = done.or_raise("nginx -t", TrafficError)
         if done.returncode != 0:
             raise TrafficError(
                 f"nginx rejected the new {self.config_file.name} (nginx -t); the previous file "
@@ -313,7 +314,10 @@ class NginxTrafficRouter:
     def _built_in(self) -> dict[str, str]:
         """nginx's compiled-in defaults (``--prefix``, ``--pid-path``) from ``nginx -V``."""
         if self._defaults is None:
-            done = run([*self._command, "-V"], timeout=self.command_timeout, what="nginx -V")
+            version = [*self._command, "-V"]
+            done = run(version, timeout=self.command_timeout, grace=0).or_raise(
+                "nginx -V", TrafficError
+            )
             self._defaults = dict(re.findall(r"--([a-z-]+)=(\S+)", done.stderr + done.stdout))
         return self._defaults
 
