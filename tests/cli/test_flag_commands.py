@@ -9,24 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import run
 
-from rollout.cli import main
 from rollout.server.app import create_app
 from rollout.server.run import BackgroundServer
 from rollout.store import Store, open_store
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``rollout ARGS`` through the console script's entry point: (exit code, out, err)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_info:
-        value = exit_info.code
-        code = value if isinstance(value, int) else 1 if value else 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
 
 WRITES = {"set", "rollout", "kill", "revive", "delete"}
 

@@ -1,6 +1,6 @@
-"""The options and plumbing the rollout, flag and token commands share, in one place so that
-``--server``, ``--token``, ``--database``, ``--actor`` and ``--json`` read and behave the same
-wherever they appear.
+"""The options and plumbing the commands share, in one place so that ``--server``,
+``--token``, ``--database``, ``--actor`` and ``--json`` read and behave the same wherever they
+appear, and a mistake or a failure ends with the same kind of message and exit code.
 
 Where the commands word an option for their own subject (``--actor`` is "who gives the command"
 for a rollout but "who makes the change" for a flag), the module builds its alias from the

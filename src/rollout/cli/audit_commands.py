@@ -10,27 +10,23 @@ for a mistake in the command (an unknown rollout).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rollout.cli import app, err_console
+from rollout.cli._options import FAILURE, Database, fail
 
 if TYPE_CHECKING:
     from rollout.store import ChainReport, Store
 
-USER_MISTAKE = 2
-TAMPERED = 1
+TAMPERED = FAILURE
+"""Exit code when a chain is broken: the trail is at fault, not the command."""
 
 audit_app = typer.Typer(
     name="audit", help="The audit trail: check that nobody changed it.", no_args_is_help=True
 )
 app.add_typer(audit_app)
-
-
-def _fail(message: str) -> NoReturn:
-    err_console.print(message, markup=False)
-    raise typer.Exit(USER_MISTAKE)
 
 
 @audit_app.command(
@@ -45,27 +41,19 @@ def verify(
     ] = None,
     *,
     every: Annotated[bool, typer.Option("--all", help="Every chain, global first.")] = False,
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            metavar="URL",
-            help="Database URL. Default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db.",
-            show_default=False,
-        ),
-    ] = None,
+    database: Database = None,
 ) -> None:
     from rollout.errors import NotFound
     from rollout.store import open_store
 
     if (rollout_id is None) == (not every):
-        _fail("name one rollout (rollout audit verify ro_...) or pass --all, not both")
+        fail("name one rollout (rollout audit verify ro_...) or pass --all, not both")
     with open_store(database) as store:
         if rollout_id is not None:
             try:
                 store.get_rollout(rollout_id)
             except NotFound:
-                _fail(f"no rollout {rollout_id} (see `rollout status`)")
+                fail(f"no rollout {rollout_id} (see `rollout status`)")
             reports = [store.verify_chain(rollout_id)]
         else:
             reports = store.verify_all_chains()

@@ -19,10 +19,11 @@ from typing import Annotated
 
 import typer
 
-from rollout.cli import app, err_console
+from rollout.cli import app
+from rollout.cli._options import FAILURE, fail
 
-FAILURE = 1
 INTERRUPTED = 130
+"""Exit code of a demo stopped by Ctrl-C or SIGTERM, as a shell reports a SIGINT death."""
 
 
 @contextmanager
@@ -124,9 +125,7 @@ def demo(
             if keep_running:
                 running.serve_until_interrupted()
     except KeyboardInterrupt:
-        err_console.print("Interrupted: the demo stopped everything it had started.")
-        raise typer.Exit(INTERRUPTED) from None
+        fail("Interrupted: the demo stopped everything it had started.", INTERRUPTED)
     if not report.ok:
         kept = "" if workdir else " (run it with --workdir DIR to keep the database and logs)"
-        err_console.print("The demo did not go as expected: " + "; ".join(report.problems) + kept)
-        raise typer.Exit(FAILURE)
+        fail("The demo did not go as expected: " + "; ".join(report.problems) + kept, FAILURE)

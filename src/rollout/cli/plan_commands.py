@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from rollout.cli import app, err_console
+from rollout.cli._options import FAILURE, USER_MISTAKE, database_option, fail
 from rollout.errors import PlanError, Problem
 from rollout.plan.model import Plan
 
-USER_MISTAKE = 2
 out_console = Console(highlight=False, soft_wrap=True)
 
 
@@ -56,16 +56,11 @@ def _command(function: Callable[..., None]) -> Callable[..., None]:
     return app.command(help=text)(function)
 
 
-def _fail(message: str) -> NoReturn:
-    err_console.print(message, markup=False)
-    raise typer.Exit(USER_MISTAKE)
-
-
 def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        _fail(f"{path}: cannot write: {exc.strerror or exc}")
+        fail(f"{path}: cannot write: {exc.strerror or exc}")
 
 
 def _emit(text: str, output: Path | None, what: str) -> None:
@@ -112,7 +107,7 @@ def check_plan(path: Path) -> Checked:
 def _load_or_fail(path: Path) -> Plan:
     checked = check_plan(path)
     if checked.plan is None:
-        _fail("\n".join(str(problem) for problem in checked.problems))
+        fail("\n".join(str(problem) for problem in checked.problems))
     return checked.plan
 
 
@@ -141,13 +136,9 @@ def init(
         starter = resources.files("rollout.plan").joinpath("starters", f"{strategy.value}.yaml")
         text = starter.read_text(encoding="utf-8")
     except OSError:
-        err_console.print(
-            f"error: the {strategy.value} starter plan is missing from this installation",
-            markup=False,
-        )
-        raise typer.Exit(1) from None
+        fail(f"error: the {strategy.value} starter plan is missing from this installation", FAILURE)
     if output is not None and output.exists() and not force:
-        _fail(f"{output} already exists; pass --force to overwrite it")
+        fail(f"{output} already exists; pass --force to overwrite it")
     _emit(text, output, f"the {strategy.value} starter plan")
     if output is not None:
         err_console.print(f"Next: edit it, then run: rollout validate {output}", markup=False)
@@ -225,14 +216,7 @@ def render(
             help="Tick the checklist and fill in stage outcomes from this rollout.",
         ),
     ] = None,
-    database: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            help="Database of --rollout. Default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db.",
-            show_default=False,
-        ),
-    ] = None,
+    database: Annotated[str | None, database_option("Database of --rollout.")] = None,
 ) -> None:
     """Write the rollout document (Markdown, in the rollout template's shape) for a plan.
 
@@ -246,7 +230,7 @@ def render(
 
     loaded = _load_or_fail(plan)
     if output is not None and output.exists() and output.resolve() == plan.resolve():
-        _fail(f"{output} is the plan itself; choose another output file")
+        fail(f"{output} is the plan itself; choose another output file")
     progress = None
     if rollout is not None:
         from rollout.cli.rollout_commands import rollout_progress_for
@@ -255,7 +239,7 @@ def render(
     try:
         document = render_document(loaded, progress)
     except ValueError as exc:
-        _fail(f"rollout {rollout} does not fit {plan}: {exc}")
+        fail(f"rollout {rollout} does not fit {plan}: {exc}")
     _emit(document, output, "the rollout document")
 
 

@@ -13,11 +13,10 @@ Heavy imports happen inside the commands, so other commands start fast.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,6 +31,16 @@ from rollout.cli._options import (
     fail,
 )
 from rollout.cli._remote import RolloutsClient
+from rollout.cli.rollout_display import (
+    ENDED,
+    event_json,
+    event_line,
+    rollout_panel,
+    rollouts_table,
+    show_live,
+    status_console,
+    view_json,
+)
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -269,30 +278,23 @@ def status(
     token: Token = None,
 ) -> None:
     """Example: rollout status ro_x8k2 --watch"""
-    from rich.console import Console
-
-    console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:  # piped or captured: room for whole cells, not the 80 default
-        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 200))
     with _views(database, server, token, rollout_id) as (all_views, one_view):
 
-        def show() -> tuple[RenderableType, bool]:
+        def screen() -> tuple[RenderableType, bool]:
             if rollout_id is None:
-                return _table(all_views()), False
+                return rollouts_table(all_views()), False
             view = one_view(rollout_id)
-            return _panel(view), view.status in _ENDED
+            return rollout_panel(view), view.status in ENDED
 
         if as_json:
             views = [one_view(rollout_id)] if rollout_id else all_views()
-            typer.echo(json.dumps([_view_json(v) for v in views], indent=2, ensure_ascii=False))
+            typer.echo(json.dumps([view_json(v) for v in views], indent=2, ensure_ascii=False))
             return
+        console = status_console()
         if not watch:
-            console.print(show()[0])
+            console.print(screen()[0])
             return
-        _watch(console, show, interval)
-
-
-_ENDED = {"succeeded", "rolled_back", "rollback_failed", "failed"}
+        show_live(console, screen, interval)
 
 
 @contextmanager
@@ -308,139 +310,6 @@ def _views(
 
     with _store(database, rollout_id) as store:
         yield (lambda: list_rollout_status(store)), (lambda rid: rollout_status(store, rid))
-
-
-def _watch(console: Any, show: Any, interval: float) -> None:
-    from rich.live import Live
-
-    shown, ended = show()
-    try:
-        with Live(shown, console=console, auto_refresh=False) as live:
-            while not ended:
-                time.sleep(interval)
-                shown, ended = show()
-                live.update(shown, refresh=True)
-    except KeyboardInterrupt:
-        return
-
-
-def _left(seconds: float | None, what: str) -> str:
-    if seconds is None:
-        return "—"
-    from rollout.plan.durations import format_duration
-
-    return f"{format_duration(float(round(seconds)))} of {what}"
-
-
-def _panel(view: RolloutView) -> RenderableType:
-    from rich.console import Group
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
-
-    head = Text.assemble(
-        (view.id, "bold"), f"  {view.name} {view.version}  ", (view.status, _STYLE(view.status))
-    )
-    facts = Table.grid(padding=(0, 2))
-    environment = (
-        f"{view.environment} ({view.environment_number} of {view.environment_count})"
-        if view.environment
-        else "— (checklist)"
-    )
-    stage = f"{view.stage} ({view.stage_number} of {view.stage_count})" if view.stage else "—"
-    for label, value in (
-        ("Environment", environment),
-        ("Stage", stage),
-        ("Audience", f"{view.audience_percent:g}% on {view.version}"),
-        ("Time left", _left(view.time_left, view.waiting_for)),
-        ("Why", view.reason or "—"),
-        ("Controller", view.controller or "—"),
-    ):
-        facts.add_row(Text(label, style="dim"), Text(value))
-    if view.metrics_problem:
-        facts.add_row(Text("Metrics", style="dim"), Text(view.metrics_problem, style="yellow"))
-    parts: list[RenderableType] = [head, facts]
-    if view.criteria:
-        criteria = Table(title="Criteria", title_justify="left", expand=False)
-        for column in ("criterion", "role", "value", "verdict", "why"):
-            criteria.add_column(column)
-        for c in view.criteria:
-            criteria.add_row(
-                escape(c.text),
-                c.role,
-                c.shown or "—",
-                Text(c.verdict, _STYLE(c.verdict)),
-                escape(c.reason),
-            )
-        parts.append(criteria)
-    if view.last_events:
-        events = Table(title="Last events", title_justify="left", expand=False)
-        for column in ("seq", "at", "by", "what"):
-            events.add_column(column)
-        for e in view.last_events:
-            at = e.at.astimezone().strftime("%H:%M:%S")
-            events.add_row(str(e.seq), at, escape(e.actor), escape(e.message))
-        parts.append(events)
-    return Group(*parts)
-
-
-def _STYLE(word: str) -> str:
-    if word in ("succeeded", "pass"):
-        return "green"
-    if word in ("rolled_back", "rollback_failed", "failed", "fail", "error"):
-        return "bold red"
-    if word in ("paused", "rolling_back", "inconclusive", "awaiting_approval"):
-        return "yellow"
-    return "cyan"
-
-
-def _table(views: list[RolloutView]) -> RenderableType:
-    from rich.table import Table
-    from rich.text import Text
-
-    if not views:
-        return Text("No rollouts yet: start one with `rollout start PLAN`.")
-    table = Table()
-    # Ids and statuses are what people act on: never cut them; the other columns fold.
-    for column in ("id", "status"):
-        width = max(len(column), *(len(getattr(v, column)) for v in views))
-        table.add_column(column, no_wrap=True, min_width=width)
-    for column in ("plan", "version", "environment", "stage", "audience", "by"):
-        table.add_column(column, overflow="fold")
-    for v in views:
-        table.add_row(
-            v.id,
-            Text(v.status, _STYLE(v.status)),
-            v.name,
-            v.version,
-            v.environment or "—",
-            v.stage or "—",
-            f"{v.audience_percent:g}%",
-            v.created_by,
-        )
-    return table
-
-
-def _view_json(view: RolloutView) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    data = asdict(view)
-    data["created_at"] = view.created_at.isoformat()
-    data["updated_at"] = view.updated_at.isoformat()
-    data["last_events"] = [_event_json(e) for e in view.last_events]
-    return data
-
-
-def _event_json(event: Any) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "at": event.at.isoformat(),
-        "actor": event.actor,
-        "kind": event.kind,
-        "message": event.message,
-        "data": event.data,
-        "hash": event.hash,
-    }
 
 
 @app.command(help="The audit trail of a rollout: every decision, action and command, in order.")
@@ -466,13 +335,12 @@ def history(
         body = {
             "rollout": rollout_id,
             "intact": report.ok,
-            "events": [_event_json(e) for e in events],
+            "events": [event_json(e) for e in events],
         }
         typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
     for event in events:
-        at = event.at.astimezone().isoformat(sep=" ", timespec="seconds")
-        typer.echo(f"{event.seq:>4}  {at}  {event.actor:<16}  {event.kind:<16}  {event.message}")
+        typer.echo(event_line(event))
     err_console.print(str(report), markup=False)
 
 

@@ -12,12 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rollout.cli import app, err_console
+from rollout.cli._options import FAILURE, database_option, fail
 
 if TYPE_CHECKING:
     from rollout.store import Store
-
-USER_MISTAKE = 2
-FAILURE = 1
 
 
 class LogLevel(StrEnum):
@@ -44,13 +42,7 @@ def server(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
     database: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            help="Database URL (sqlite:///path or postgresql://...). "
-            "Default: $ROLLOUT_DATABASE_URL, else .rollout/rollout.db.",
-            show_default=False,
-        ),
+        str | None, database_option("Database URL (sqlite:///path or postgresql://...).")
     ] = None,
     fanout: Annotated[
         str | None,
@@ -105,21 +97,16 @@ def server(
     try:
         feed = make_feed(database, fanout)
     except ValueError as exc:
-        err_console.print(str(exc), markup=False)
-        raise typer.Exit(USER_MISTAKE) from None
+        fail(str(exc))
     try:
         store = open_store(database)
     except StoreError as exc:
-        err_console.print(f"error: cannot open the database: {exc}", markup=False)
-        raise typer.Exit(FAILURE) from None
+        fail(f"error: cannot open the database: {exc}", FAILURE)
     try:
         try:
             sock = bind(host, port)
         except OSError as exc:
-            err_console.print(
-                f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", markup=False
-            )
-            raise typer.Exit(FAILURE) from None
+            fail(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", FAILURE)
         application = create_app(
             store,
             feed=feed,
