@@ -211,7 +211,11 @@ def test_every_criterion_names_a_known_metric() -> None:
             "checkout_conversion: no drop > 2%",
         ]
         data["stages"][1]["rollback_trigger"] = ["apdex > 2s"]
-        data["monitoring"] = {"metrics": {"checkout_conversion": {"kind": "conversion"}}}
+        data["monitoring"] = {
+            "metrics": {
+                "checkout_conversion": {"kind": "conversion", "queries": {"event": "order"}}
+            }
+        }
 
     assert findings(change) == [
         (
@@ -512,7 +516,11 @@ def test_a_stage_that_serves_everyone_has_no_control_to_compare_with() -> None:
         data["stages"][0]["success"] = ["latency_p99 <= control * 1.1"]
         data["stages"][1]["success"] = ["error_rate < 1%", "latency_p99 <= control * 1.1"]
         data["stages"][1]["rollback_trigger"] = ["checkout_conversion: no drop > 2%"]
-        data["monitoring"] = {"metrics": {"checkout_conversion": {"kind": "conversion"}}}
+        data["monitoring"] = {
+            "metrics": {
+                "checkout_conversion": {"kind": "conversion", "queries": {"event": "order"}}
+            }
+        }
 
     message = (
         "compares with the control, but at 100% everyone has the new version and there is no "

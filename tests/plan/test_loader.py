@@ -78,7 +78,7 @@ def test_secrets_stay_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_timestamps_stay_text_and_keys_are_always_text() -> None:
     text = replace("  summary: New checkout\n", "  summary: New checkout\n  version: 2024-05-01\n")
-    text += "monitoring:\n  metrics:\n    404: {kind: count}\n"
+    text += "monitoring:\n  metrics:\n    404: {kind: count, queries: {event: not-found}}\n"
     plan = load_plan_text(text)
     assert plan.overview.version == "2024-05-01"
     assert list(plan.monitoring.metrics) == ["404"]

@@ -128,8 +128,12 @@ def test_segments_and_metrics_the_plan_judges_need_values() -> None:
     data["stages"][0]["audience"] = {"segment": "staff"}
     data["stages"][0]["success"] = ["crashes: no increase", "order_value: no drop"]
     data["monitoring"]["metrics"] = {
-        "crashes": {"kind": "count"},
-        "order_value": {"kind": "mean", "higher_is_better": True},
+        "crashes": {"kind": "count", "queries": {"event": "crash"}},
+        "order_value": {
+            "kind": "mean",
+            "higher_is_better": True,
+            "source": {"type": "command", "run": "./order-value.sh"},
+        },
     }
     text = "traffic: {requests_per_second: 5}\ncontrol:\n  metrics: {order_value: 2%}\n"
     with pytest.raises(PlanError) as caught:

@@ -21,7 +21,10 @@ Metrics
     ``latency_p99`` or ``latency_p99.9``) or defined under ``monitoring.metrics``;
   - a time threshold is not given for a rate and a percentage is not given for a latency;
   - ``monitoring.business_metric`` (and the validation checks' metrics) are known metrics, and a
-    ``business_baseline`` has a ``business_metric`` to belong to.
+    ``business_baseline`` has a ``business_metric`` to belong to;
+  - a ``conversion`` or ``count`` metric measured by the built-in telemetry names the tracked
+    event it counts (``queries: {event: checkout}``, what the SDK's ``track()`` records); a
+    ``mean`` metric needs another source (the telemetry does not judge means yet).
 
 Stages
   - audiences do not fall from one stage to the next (per flag) unless the later stage says
@@ -99,6 +102,7 @@ def cross_check(plan: Plan) -> list[Finding]:
         _stage_flags,
         _criteria_metrics,
         _monitoring,
+        _builtin_metrics,
         _audiences,
         _final_audience,
         zero_segments,
@@ -315,6 +319,27 @@ def _monitoring(plan: Plan) -> Iterator[Finding]:
             ("monitoring", "business_baseline"),
             "a business baseline needs 'business_metric': the metric it is the baseline of",
         )
+
+
+def _builtin_metrics(plan: Plan) -> Iterator[Finding]:
+    monitoring = plan.monitoring
+    for name, metric in monitoring.metrics.items():
+        source = metric.source or monitoring.source
+        if source.type != "builtin":
+            continue
+        where: Path = ("monitoring", "metrics", name)
+        if metric.kind == "mean":
+            yield (
+                (*where, "kind"),
+                f"metric '{name}' is a mean, which the built-in telemetry does not measure; "
+                "give it a prometheus or command source",
+            )
+        elif metric.kind in ("conversion", "count") and not metric.queries.get("event"):
+            yield (
+                (*where, "queries") if metric.queries else where,
+                f"metric '{name}' counts a tracked event on the built-in telemetry: name it "
+                "with 'queries: {event: <name>}' (the name the application passes to track())",
+            )
 
 
 def _validation(plan: Plan) -> Iterator[Finding]:

@@ -149,7 +149,7 @@ def test_which_metrics_have_baselines() -> None:
         validation={"performance": {"metric": "latency_p99.9"}},
         monitoring={
             "business_metric": "checkout",
-            "metrics": {"checkout": {"kind": "conversion"}},
+            "metrics": {"checkout": {"kind": "conversion", "queries": {"event": "order"}}},
         },
     )
     assert baseline_metrics(p) == ("error_rate", "latency_p95", "latency_p99.9", "checkout")
