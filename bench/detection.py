@@ -4,9 +4,13 @@ Simulated Poisson traffic at 100 requests/s, control error rate 1 %, canary shar
 one-hour horizon. Side by side:
 
 - **Rollout**: the count test of ``rollout.analysis`` (``error_rate: no regression``), judged
-  once per tick on per-tick counts. Many runs need a vectorised copy of the formula; the copy
-  is checked against the product's own ``judge()`` on a subset of runs (same decisions, same
-  tick) before any figure is printed.
+  once per tick on per-tick counts, at three cadences: 1 s (the defaults: an SDK sends a
+  window in which a request failed once a second has passed, and the server's controller
+  judges each batch as it lands), 5 s (the SDK's plain flush period, early error flush off)
+  and 30 s (the default monitoring interval, the cadence of sources that answer in whole
+  steps: Prometheus, command). Many runs need a vectorised copy of the
+  formula; the copy is checked against the product's own ``judge()`` on a subset of runs (same
+  decisions, same tick) before any figure is printed.
 - **Flagger-style**: every minute, the canary's error rate over that minute against a
   threshold; roll back after 5 failed checks (Flagger's ``threshold: 5``).
 - **Kayenta-style**: every 5 minutes, a one-sided Mann-Whitney test of the canary's per-minute
@@ -27,7 +31,7 @@ triples the error rate in both arms; errors arriving in bursts).
 
 Run: ``.venv/bin/python bench/detection.py`` (two to four minutes on 2 cores); ``--quick``
 for a smaller run; ``--check`` exits 1 when Rollout misses its goals (A/A <= 5 % everywhere,
-<= 1.5x Wald's bound at 1 s ticks).
+<= 1.5x Wald's bound at the default 1 s cadence).
 """
 
 from __future__ import annotations
@@ -366,7 +370,20 @@ def print_table(share: float, rows: list[tuple[str, Outcome]], aa_runs: int) -> 
 
 
 Thresholds = dict[float, tuple[float, float, float]]  # share -> Flagger, Kayenta, z
-TICKS = (1, 10, 30)
+# Judging cadences, in seconds. Rollout judges a rollback trigger whenever a telemetry batch
+# lands (the server wakes its controller), and by default an SDK sends a window in which a
+# request failed once a second has passed since its last one (error_flush_interval=1), so
+# error events are judged about a second after they happen: DEFAULT_TICK. 5 s is the SDK's
+# plain flush period (error_flush_interval=None); 30 s the default monitoring interval, the
+# cadence of sources that answer in whole steps (Prometheus, command).
+DEFAULT_TICK = 1
+TICKS = (DEFAULT_TICK, 5, 30)
+ROLLOUT_COLUMN = f"Rollout {DEFAULT_TICK} s"
+TICK_LABELS = {
+    DEFAULT_TICK: f"{DEFAULT_TICK} s (defaults)",
+    5: "5 s (no early flush)",
+    30: "30 s (whole steps)",
+}
 
 
 def main() -> None:
@@ -420,18 +437,18 @@ def compare(
 
     aa = simulate(rng, runs, share, 1.0)
     bad = simulate(rng, runs, share, 2.0)
-    agree = sum(check_against_product(t, 10, verify)[0] for t in (aa, bad))
+    agree = sum(check_against_product(t, DEFAULT_TICK, verify)[0] for t in (aa, bad))
     if agree != 2 * verify:
         raise SystemExit(f"the vectorised rule disagrees with judge() ({agree}/{2 * verify})")
     print(f"\n[verified] the vectorised Rollout rule and the product's judge() give the same "
-          f"rollback time on all {2 * verify} replayed runs (10 s ticks)")  # fmt: skip
+          f"rollback time on all {2 * verify} replayed runs ({DEFAULT_TICK} s ticks)")  # fmt: skip
     aa_m, bad_m = minutes(aa), minutes(bad)
     rows: list[tuple[str, Outcome]] = []
     for tick in TICKS:
         o = outcome(rollout_rule(aa, tick), rollout_rule(bad, tick), bad)
         both = np.concatenate([rollout_tune_aa[tick], rollout_rule(aa, tick)])  # untuned
         o.false_rollback = float((both > 0).mean())
-        rows.append((f"Rollout count test, {tick} s ticks", o))
+        rows.append((f"Rollout, {TICK_LABELS[tick]}", o))
     rows.append((
         f"Flagger-style, >{flagger_t:.2%} x{FLAGGER_CHECKS}",
         outcome(flagger_rule(aa_m, flagger_t), flagger_rule(bad_m, flagger_t), bad),
@@ -452,7 +469,7 @@ def goals(share: float, rows: list[tuple[str, Outcome]], runs: int) -> list[str]
     for name, o in rows:
         if name.startswith("Rollout") and above_alpha(o.false_rollback, 2 * runs):
             missed.append(f"{name} at {share:.0%}: A/A {o.false_rollback:.1%} > 5%")
-    fine = dict(rows)["Rollout count test, 1 s ticks"]
+    fine = dict(rows)[f"Rollout, {TICK_LABELS[DEFAULT_TICK]}"]
     if fine.total_events > 1.5 * wald_bound(share):
         missed.append(
             f"1 s ticks at {share:.0%}: {fine.total_events / wald_bound(share):.2f}x Wald"
@@ -467,17 +484,23 @@ def long_horizon(
     hours = 6
     print(f"\nA/A false rollbacks over {hours} hours (thresholds as tuned for 1 hour), "
           f"{runs:,} runs each:")  # fmt: skip
-    print(f"{'share':>6} {'Rollout 10 s':>13} {'Flagger':>8} {'Kayenta':>8} {'z-test':>7}")
+    print(f"{'share':>6} {ROLLOUT_COLUMN:>13} {'Flagger':>8} {'Kayenta':>8} {'z-test':>7}")
+    chunk = 100  # six hours of one-second bins: simulate a hundred runs at a time
     for share in (0.05, 0.5):
         flagger_t, kayenta_t, z_t = thresholds[share]
-        aa = simulate(rng, runs, share, 1.0, seconds=hours * HORIZON, resolution=10)
-        m = minutes(aa)
-        rates = [
-            float((rollout_rule(aa, 10) > 0).mean()),
-            float((flagger_rule(m, flagger_t) > 0).mean()),
-            float((kayenta_rule(m, kayenta_t) > 0).mean()),
-            float((z_rule(m, z_t) > 0).mean()),
-        ]
+        fired = np.zeros(4)
+        for done in range(0, runs, chunk):
+            aa = simulate(rng, min(chunk, runs - done), share, 1.0, seconds=hours * HORIZON,
+                          resolution=DEFAULT_TICK)  # fmt: skip
+            m = minutes(aa)
+            fired += [
+                (rollout_rule(aa, DEFAULT_TICK) > 0).sum(),
+                (flagger_rule(m, flagger_t) > 0).sum(),
+                (kayenta_rule(m, kayenta_t) > 0).sum(),
+                (z_rule(m, z_t) > 0).sum(),
+            ]
+            del aa, m
+        rates = [float(f / runs) for f in fired]
         print(f"{share:>6.0%} " + " ".join(f"{r:>{w}.1%}" for r, w in
                                            zip(rates, (13, 8, 8, 7), strict=True)))  # fmt: skip
         if above_alpha(rates[0], runs):
@@ -485,13 +508,14 @@ def long_horizon(
 
 
 def power_curve(rng: np.random.Generator, runs: int) -> None:
-    """Rollout at 10 s ticks against other regressions: the mixture is not tuned to one."""
-    print(f"\nRollout (10 s ticks) against other regressions, {runs:,} runs each:")
+    """Rollout at the default cadence against other regressions: the mixture is not tuned to
+    one."""
+    print(f"\nRollout ({DEFAULT_TICK} s ticks) against other regressions, {runs:,} runs each:")
     print(f"{'share':>6} {'theta':>6} {'detected':>9} {'time':>7} {'all errors':>11} {'x Wald':>7}")
     for share in (0.05, 0.5):
         for theta in (1.25, 1.5, 3.0, 5.0):
             bad = simulate(rng, runs, share, theta)
-            o = outcome(np.array([-1]), rollout_rule(bad, 10), bad)
+            o = outcome(np.array([-1]), rollout_rule(bad, DEFAULT_TICK), bad)
             times_wald = o.total_events / wald_bound(share, theta)
             print(f"{share:>6.0%} {theta:>6} {o.detection:>9.1%} {o.seconds:>6.0f}s "
                   f"{o.total_events:>11.0f} {times_wald:>7.2f}")  # fmt: skip
@@ -517,15 +541,15 @@ def untidy(rng: np.random.Generator, runs: int, thresholds: Thresholds) -> None:
         f"\nA/A false rollbacks on untidy traffic, {runs:,} runs each (peers keep their tuned "
         "thresholds; Rollout's rule replayed through judge() on 10 runs each):"
     )
-    print(f"{'scenario':42} {'Rollout 10 s':>13} {'Flagger':>8} {'Kayenta':>8} {'z-test':>7}")
+    print(f"{'scenario':42} {ROLLOUT_COLUMN:>13} {'Flagger':>8} {'Kayenta':>8} {'z-test':>7}")
     for name, (share, traffic) in scenarios.items():
-        agree, total = check_against_product(traffic, 10, 10)
+        agree, total = check_against_product(traffic, DEFAULT_TICK, 10)
         if agree != total:
             raise SystemExit(f"the vectorised rule disagrees with judge() on {name!r}")
         flagger_t, kayenta_t, z_t = thresholds[share]
         m = minutes(traffic)
         rates = [
-            (rollout_rule(traffic, 10) > 0).mean(),
+            (rollout_rule(traffic, DEFAULT_TICK) > 0).mean(),
             (flagger_rule(m, flagger_t) > 0).mean(),
             (kayenta_rule(m, kayenta_t) > 0).mean(),
             (z_rule(m, z_t) > 0).mean(),
