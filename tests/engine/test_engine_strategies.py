@@ -74,6 +74,20 @@ def test_feature_flag_strategy_ramps_the_flag() -> None:
     assert sim.of(SetTraffic) == []
 
 
+def test_an_environment_without_stages_gets_where_the_strategys_flag_ends() -> None:
+    """The last stage ramps another flag to 30 %: staging still gets the strategy's flag at
+    the share its own last stage reaches, not that other flag's."""
+    data = plan_data("feature-flag")
+    data["flags"].append({"key": "new-search", "description": "new search", "rollout": 30})
+    data["stages"].append(
+        {"name": "Search", "flag": "new-search", "audience": 30, "duration": "10m"}
+    )
+    sim = Sim(load(data))
+    assert sim.run().status is Status.SUCCEEDED
+    staging = [(a.flag, a.percent) for a in sim.of(SetFlag) if a.environment == "staging"]
+    assert staging == [("new-checkout", 100.0)]
+
+
 def test_feature_flag_strategy_opens_a_segment_only_stage_to_its_segment() -> None:
     data = plan_data("feature-flag")
     data["stages"][0]["audience"] = {"segment": "internal-staff"}

@@ -53,12 +53,16 @@ def instance_target(share: float, count: int) -> int:
 
 
 def final_share(plan: Plan) -> float:
-    """Where the rollout ends: the last stage's percentage (100 % when no stage gives one).
+    """Where the rollout ends: the share of everyone the last stage of the strategy's flag
+    serves (100 % when no stage gives one). Stages that ramp another flag, or serve a segment
+    (a share of its members, not of everyone), say nothing about it.
 
-    The plan's cross-checks make that the ramped flag's ``rollout`` %, or 100 % without a flag.
+    The plan's cross-checks make that the flag's ``rollout`` %, or 100 % without a flag.
     """
     for stage in reversed(plan.stages):
-        if stage.audience.percent is not None:
+        if stage.audience.percent is None or stage.audience.segment is not None:
+            continue
+        if plan.stage_flag(stage) == plan.strategy.flag:
             return stage.audience.percent
     return 100.0
 
