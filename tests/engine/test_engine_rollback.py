@@ -19,6 +19,7 @@ from rollout.engine import (
     Status,
     Verb,
 )
+from rollout.plan.model import Plan
 
 
 def _rollback_plan(strategy: str = "canary") -> dict[str, Any]:
@@ -137,9 +138,11 @@ def test_resuming_past_a_failed_health_check_lets_the_next_batch_go() -> None:
 
 
 def test_rolling_without_an_undeploy_command_cannot_roll_traffic_back() -> None:
+    """`rollout validate` refuses such a plan now; a rollout stored before that still ends
+    loudly rather than pretending the instances went back."""
     data = _rollback_plan("rolling")
     del data["strategy"]["rolling"]["undeploy"]
-    sim = Sim(load(data))
+    sim = Sim(Plan.model_validate(data))  # the model's own rules, not the cross-checks
     _abort_in_stage_2(sim)
     final = sim.run()
     assert final.status is Status.ROLLBACK_FAILED

@@ -164,16 +164,50 @@ def test_the_flag_router_needs_a_flag_somewhere() -> None:
     assert findings(router_flagged) == []
 
 
-def test_a_traffic_step_needs_a_router() -> None:
-    def change(data: dict[str, Any]) -> None:
+def test_a_rolling_rollback_puts_instances_back_with_undeploy() -> None:
+    def rolling(data: dict[str, Any], *, undeploy: bool, traffic_step: bool) -> None:
         data["strategy"] = {
             "type": "rolling",
+            "flag": "new-checkout",
             "rolling": {
-                "instances": ["a"],
+                "instances": ["a", "b"],
                 "deploy": "./deploy.sh",
                 "health_check": {"name": "up", "run": "./up.sh"},
             },
         }
+        if undeploy:
+            data["strategy"]["rolling"]["undeploy"] = "./undeploy.sh"
+        data["rollback"] = [{"run": "./restore-all.sh"}]
+        if traffic_step:
+            data["rollback"].append({"traffic": 0})
+
+    assert findings(lambda d: rolling(d, undeploy=False, traffic_step=True)) == [
+        (
+            ("rollback", 1, "traffic"),
+            "a rolling rollout puts instances back with 'strategy.rolling.undeploy', which is "
+            "not set: add it, or restore the instances with a 'run' step",
+        )
+    ]
+    assert findings(lambda d: rolling(d, undeploy=True, traffic_step=False)) == [
+        (
+            ("strategy", "rolling", "undeploy"),
+            "'undeploy' only runs in a rollback 'traffic' step, and the rollback has none, so "
+            "upgraded instances would stay upgraded: add '- traffic: 0' to 'rollback' (it puts "
+            "every upgraded instance back, newest first), or drop 'undeploy' if a 'run' step "
+            "restores them",
+        )
+    ]
+    assert findings(lambda d: rolling(d, undeploy=True, traffic_step=True)) == []
+    assert findings(lambda d: rolling(d, undeploy=False, traffic_step=False)) == []
+
+
+def test_a_traffic_step_needs_a_router() -> None:
+    def change(data: dict[str, Any]) -> None:
+        # Each stage ramps its own flag: the flag router has no flag to set back for
+        # the whole rollout.
+        data["strategy"] = {"type": "canary"}
+        for stage in data["stages"]:
+            stage["flag"] = "new-checkout"
         data["rollback"].append({"traffic": 0})
 
     assert findings(change) == [
@@ -189,13 +223,6 @@ def test_a_traffic_step_needs_a_router() -> None:
         data["environments"][0]["traffic"] = {"type": "command", "set": "./weight {weight}"}
 
     assert findings(with_router) == []
-
-    def with_undeploy(data: dict[str, Any]) -> None:
-        # A rolling rollout puts instances back with its undeploy command.
-        change(data)
-        data["strategy"]["rolling"]["undeploy"] = "./undeploy.sh"
-
-    assert findings(with_undeploy) == []
 
 
 # --------------------------------------------------------------------------- metrics

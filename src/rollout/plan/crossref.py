@@ -12,6 +12,9 @@ Names and references
     own ``flag``, the router's, or the strategy's;
   - a rollback ``traffic:`` step has a router to act on (an explicit ``traffic`` router, or the
     default flag router with a flag to set);
+  - in a rolling rollout a rollback ``traffic:`` step puts instances back with
+    ``strategy.rolling.undeploy``, so it needs one; and an ``undeploy`` command only ever runs
+    in such a step, so a rollback without one would leave the upgraded instances upgraded;
   - ``migrate: rollback`` steps and ``migrations: tested`` gates need a ``migrations`` section;
   - a ``notify`` step names an audience of the communication plan (or a channel directly);
   - communication ``when`` entries are known moments or ``stage:<a stage's name>``.
@@ -110,6 +113,7 @@ def cross_check(plan: Plan) -> list[Finding]:
         _stage_segments,
         _environments,
         _rollback_steps,
+        _rolling_rollback,
         _communication,
         _checklist,
         _validation,
@@ -458,8 +462,14 @@ def _rollback_steps(plan: Plan) -> Iterator[Finding]:
                 (*path, "migrate"),
                 "a migration rollback needs a 'migrations' section (tool, database_url, ...)",
             )
-        # With no flag anywhere, the strategy-level "no flag to ramp" already says it all.
-        if step.traffic is not None and not _has_router(plan) and not _unflagged_stages(plan)[2]:
+        # With no flag anywhere, the strategy-level "no flag to ramp" already says it all; a
+        # rolling rollout's traffic step puts instances back instead (_rolling_rollback).
+        if (
+            step.traffic is not None
+            and plan.strategy.type != "rolling"
+            and not _has_router(plan)
+            and not _unflagged_stages(plan)[2]
+        ):
             yield (
                 (*path, "traffic"),
                 "no traffic router to act on: give an environment a 'traffic' router, or set "
@@ -483,11 +493,29 @@ def _rollback_steps(plan: Plan) -> Iterator[Finding]:
             )
 
 
-def _has_router(plan: Plan) -> bool:
-    # A rolling rollout moves "traffic" by putting instances back with its undeploy command.
+def _rolling_rollback(plan: Plan) -> Iterator[Finding]:
     rolling = plan.strategy.rolling
-    if rolling is not None and rolling.undeploy is not None:
-        return True
+    if plan.strategy.type != "rolling" or rolling is None:
+        return
+    steps = [index for index, step in enumerate(plan.rollback) if step.traffic is not None]
+    if rolling.undeploy is None:
+        for index in steps:
+            yield (
+                ("rollback", index, "traffic"),
+                "a rolling rollout puts instances back with 'strategy.rolling.undeploy', which "
+                "is not set: add it, or restore the instances with a 'run' step",
+            )
+    elif not steps:
+        yield (
+            ("strategy", "rolling", "undeploy"),
+            "'undeploy' only runs in a rollback 'traffic' step, and the rollback has none, so "
+            "upgraded instances would stay upgraded: add '- traffic: 0' to 'rollback' (it puts "
+            "every upgraded instance back, newest first), or drop 'undeploy' if a 'run' step "
+            "restores them",
+        )
+
+
+def _has_router(plan: Plan) -> bool:
     for env in plan.environments:
         if env.traffic is not None and not isinstance(env.traffic, FlagRouter):
             return True
