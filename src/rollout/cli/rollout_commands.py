@@ -347,7 +347,11 @@ def history(
 # --------------------------------------------------------------------------- controller
 
 
-@app.command(help="Run rollouts: lease them, act, judge, move on; several may share PostgreSQL.")
+@app.command(
+    help="Run rollouts: lease them, act, judge, move on; several may share PostgreSQL. On "
+    "PostgreSQL it listens for stored telemetry (LISTEN rollout_telemetry) and judges "
+    "rollback triggers as batches land, not only every --interval."
+)
 def controller(
     *,
     once: Annotated[
@@ -369,7 +373,7 @@ def controller(
     """Example: rollout controller --database postgresql://rollout@db/rollout"""
     import logging
 
-    from rollout.engine.controller import Controller
+    from rollout.engine.controller import Controller, wake_on_telemetry
     from rollout.server.feeds import make_feed
     from rollout.server.flag_service import FlagService
 
@@ -397,7 +401,12 @@ def controller(
                     typer.echo(f"{report.rollout_id}: {report.status}{stopped}")
                 return
             err_console.print(f"Controller {runner.owner} running; Ctrl-C to stop.", markup=False)
-            runner.run_forever(interval)
+            listener = wake_on_telemetry(runner)
+            try:
+                runner.run_forever(interval)
+            finally:
+                if listener is not None:
+                    listener.stop()
         finally:
             feed.close()
 

@@ -9,7 +9,8 @@ back so another controller takes over without waiting. :meth:`Controller.wake` s
 round early (at most one round per ``min_gap`` seconds): a controller inside the server is woken
 by every stored telemetry batch, so a rollback trigger is judged on the batch that proves it
 instead of up to a whole interval later. Several controllers may share one
-PostgreSQL: each rollout is acted on by one at a time.
+PostgreSQL: each rollout is acted on by one at a time, and :func:`wake_on_telemetry` wakes a
+standalone one whenever any process stores telemetry there.
 
 Leasing includes rollouts that have ended but whose last actions (the final announcements)
 were saved and not yet carried out: a controller that died between saving the end and sending
@@ -57,6 +58,7 @@ from rollout.engine.state import Status
 from rollout.errors import RolloutError, StoreError
 from rollout.providers.notify import AppriseNotifier, Notifier
 from rollout.store import Store
+from rollout.store.listen import ListenerThread
 
 if TYPE_CHECKING:
     from rollout.server.context import ServerContext
@@ -267,6 +269,16 @@ def attach_to_server(
     return background
 
 
+def wake_on_telemetry(controller: Controller) -> ListenerThread | None:
+    """Wake a standalone ``controller`` (:meth:`Controller.wake`) whenever any process stores
+    telemetry in its PostgreSQL store, and each time that link (re)connects, to catch up on
+    what landed while it was not listening. Returns the listener to ``stop()`` when the controller
+    stops; ``None`` on SQLite, where the server wakes the controller inside it."""
+    return controller.store.listen_for_telemetry(
+        lambda _environment: controller.wake(), controller.wake
+    )
+
+
 __all__ = [
     "COMMAND_PREFIX",
     "DEFAULT_LEASE_TTL",
@@ -292,4 +304,5 @@ __all__ = [
     "sign_off",
     "start_rollout",
     "state_json",
+    "wake_on_telemetry",
 ]

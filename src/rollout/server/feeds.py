@@ -32,13 +32,13 @@ import asyncio
 import json
 import logging
 import os
-import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import make_url
 
 from rollout.store import CONFIG_CHANNEL, canonical_json, resolve_url
+from rollout.store.listen import FIRST_BACKOFF_S, HEARTBEAT_S, backoff, libpq_conninfo, listen
 
 if TYPE_CHECKING:
     import redis
@@ -53,10 +53,6 @@ LISTENER_NAME = "rollout-config-listener"
 
 OnChange = Callable[[str, int], None]
 OnConnect = Callable[[], Awaitable[None]]
-
-_FIRST_BACKOFF_S = 0.1
-_MAX_BACKOFF_S = 5.0
-_HEARTBEAT_S = 30.0
 
 
 class ChangeFeed(Protocol):
@@ -109,11 +105,6 @@ def parse_change(payload: str | bytes) -> tuple[str, int] | None:
     return None
 
 
-def _backoff(delay: float) -> tuple[float, float]:
-    """(this wait with jitter, the next delay): 0.1 s doubling up to 5 s, jittered +-50 %."""
-    return delay * random.uniform(0.5, 1.5), min(delay * 2, _MAX_BACKOFF_S)
-
-
 class InProcessFeed:
     """A single process: nothing to announce, nothing to listen to."""
 
@@ -138,45 +129,28 @@ class PostgresFeed:
 
     name = "postgresql"
 
-    def __init__(self, database_url: str, *, heartbeat_seconds: float = _HEARTBEAT_S) -> None:
-        self._conninfo = (
-            make_url(resolve_url(database_url))
-            .set(drivername="postgresql")
-            .render_as_string(hide_password=False)
-        )
+    def __init__(self, database_url: str, *, heartbeat_seconds: float = HEARTBEAT_S) -> None:
+        self._conninfo = libpq_conninfo(resolve_url(database_url))
         self._heartbeat = heartbeat_seconds
 
     def announce(self, environment: str, version: int) -> None:
         return None  # the store's transaction already sent NOTIFY
 
     async def run(self, on_change: OnChange, on_connect: OnConnect) -> None:
-        import psycopg
+        def delivered(payload: str) -> None:
+            change = parse_change(payload)
+            if change is not None:
+                on_change(*change)
 
-        delay = _FIRST_BACKOFF_S
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._conninfo,
-                    autocommit=True,
-                    connect_timeout=10,
-                    application_name=LISTENER_NAME,
-                ) as connection:
-                    await connection.execute(f"LISTEN {CONFIG_CHANNEL}")
-                    log.info("listening for config changes on PostgreSQL")
-                    delay = _FIRST_BACKOFF_S
-                    await on_connect()
-                    while True:
-                        async for notify in connection.notifies(timeout=self._heartbeat):
-                            change = parse_change(notify.payload)
-                            if change is not None:
-                                on_change(*change)
-                        await connection.execute("SELECT 1")  # notices a dead link
-            except (psycopg.Error, OSError) as exc:
-                wait, delay = _backoff(delay)
-                log.warning(
-                    "config change feed (PostgreSQL) lost: %s; retrying in %.1f s", exc, wait
-                )
-                await asyncio.sleep(wait)
+        await listen(
+            self._conninfo,
+            CONFIG_CHANNEL,
+            delivered,
+            on_connect,
+            application_name=LISTENER_NAME,
+            what="config change feed",
+            heartbeat_seconds=self._heartbeat,
+        )
 
     def close(self) -> None:
         return None
@@ -187,7 +161,7 @@ class RedisFeed:
 
     name = "redis"
 
-    def __init__(self, url: str, *, heartbeat_seconds: float = _HEARTBEAT_S) -> None:
+    def __init__(self, url: str, *, heartbeat_seconds: float = HEARTBEAT_S) -> None:
         self._url = url
         self._heartbeat = heartbeat_seconds
         self._publisher: redis.Redis | None = None  # made on the first announcement
@@ -210,7 +184,7 @@ class RedisFeed:
         import redis
         import redis.asyncio
 
-        delay = _FIRST_BACKOFF_S
+        delay = FIRST_BACKOFF_S
         while True:
             client = redis.asyncio.Redis.from_url(
                 self._url, socket_connect_timeout=10.0, socket_timeout=self._heartbeat + 10.0
@@ -219,7 +193,7 @@ class RedisFeed:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(CONFIG_CHANNEL)
                     log.info("listening for config changes on Redis")
-                    delay = _FIRST_BACKOFF_S
+                    delay = FIRST_BACKOFF_S
                     await on_connect()
                     while True:
                         message = await pubsub.get_message(
@@ -232,7 +206,7 @@ class RedisFeed:
                             if change is not None:
                                 on_change(*change)
             except (redis.RedisError, OSError) as exc:
-                wait, delay = _backoff(delay)
+                wait, delay = backoff(delay)
                 log.warning("config feed (Redis) lost: %s; retrying in %.1f s", exc, wait)
                 await asyncio.sleep(wait)
             finally:

@@ -1,18 +1,29 @@
-"""Outcome telemetry batches from SDKs, and monitoring baselines."""
+"""Outcome telemetry batches from SDKs, and monitoring baselines.
+
+On PostgreSQL, storing telemetry sends ``NOTIFY rollout_telemetry, '<environment>'`` (once per
+environment in the batches) inside the insert's transaction, so other processes hear of it only
+once it is committed: a standalone controller listens (:meth:`TelemetryMixin.listen_for_telemetry`)
+and judges rollback triggers on the batch at once rather than at its next interval.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, insert, select
+from sqlalchemy import CursorResult, delete, func, insert, select
 
 from rollout.errors import NotFound
 from rollout.store._db import StoreBase, locked_row, utc
 from rollout.store._json import json_value
+from rollout.store.listen import ListenerThread, libpq_conninfo
 from rollout.store.models import Baseline, Telemetry
 from rollout.store.records import BaselineRecord, EventCount, TelemetryBatch, TelemetryRecord
+
+TELEMETRY_CHANNEL = "rollout_telemetry"
+TELEMETRY_LISTENER_NAME = "rollout-telemetry-listener"
+"""``application_name`` of the LISTEN connections (to find them in ``pg_stat_activity``)."""
 
 
 def _check(batch: TelemetryBatch) -> None:
@@ -107,7 +118,31 @@ class TelemetryMixin(StoreBase):
         ]
         with self._write() as session:
             session.execute(insert(Telemetry), rows)
+            if session.get_bind().dialect.name == "postgresql":
+                for environment in sorted({b.environment for b in batches}):
+                    session.execute(select(func.pg_notify(TELEMETRY_CHANNEL, environment)))
         return len(rows)
+
+    def listen_for_telemetry(
+        self,
+        on_telemetry: Callable[[str], None],
+        on_connect: Callable[[], None] | None = None,
+    ) -> ListenerThread | None:
+        """On PostgreSQL, start a thread that calls ``on_telemetry(environment)`` whenever any
+        process stores telemetry in this database, and ``on_connect()`` after each
+        (re)connection of its link (what was stored while it was down went unannounced);
+        ``stop()`` it when done. ``None`` on SQLite: one process stores and judges telemetry,
+        and the server tells its own controller directly."""
+        if self.backend != "postgresql":
+            return None
+        return ListenerThread(
+            libpq_conninfo(self._engine.url),
+            TELEMETRY_CHANNEL,
+            on_telemetry,
+            on_connect,
+            application_name=TELEMETRY_LISTENER_NAME,
+            what="telemetry wake-up",
+        ).start()
 
     def query_telemetry(
         self,
