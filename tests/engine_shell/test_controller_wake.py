@@ -12,7 +12,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from rollout.engine.controller import Controller, TickReport, wake_on_telemetry
+from rollout.engine.controller import (
+    BackgroundController,
+    Controller,
+    TickReport,
+    wake_on_telemetry,
+)
 from rollout.store import Store, TelemetryBatch, open_store
 from rollout.store.listen import ListenerThread, libpq_conninfo
 from rollout.store.telemetry import TELEMETRY_LISTENER_NAME
@@ -85,6 +90,23 @@ def test_telemetry_stored_by_another_process_starts_a_round(pg_url: str) -> None
     with standalone_controller(pg_url) as (controller, _listener), open_store(pg_url) as server:
         server.add_telemetry([failed_request()])
         assert controller.wait_for_round(3), "the stored batch did not wake the controller"
+
+
+@pytest.mark.postgres
+def test_a_controller_inside_a_server_hears_of_telemetry_another_replica_stored(
+    pg_url: str,
+) -> None:
+    with open_store(pg_url) as store, open_store(pg_url) as other_replica:
+        controller = RoundCounter(store)
+        background = BackgroundController(controller, HOUR)
+        background.start()
+        try:
+            # The first round, then the catch-up round of the link's first connection.
+            assert controller.wait_for_round(2), "the first rounds never ran"
+            other_replica.add_telemetry([failed_request()])
+            assert controller.wait_for_round(3), "another replica's batch did not wake it"
+        finally:
+            background.stop(timeout=30)
 
 
 def _terminate_listener(pg_url: str) -> None:

@@ -221,22 +221,27 @@ _TERMINAL = {s.value for s in Status if s.terminal}
 
 
 class BackgroundController:
-    """A controller looping in a thread of a process that does other things (the server)."""
+    """A controller looping in a thread of a process that does other things (the server). On
+    PostgreSQL it is also woken by telemetry any replica stores (:func:`wake_on_telemetry`)."""
 
     def __init__(self, controller: Controller, interval: float = 5.0) -> None:
         self.controller = controller
         self.interval = interval
         self._thread: threading.Thread | None = None
+        self._listener: ListenerThread | None = None
 
     def start(self) -> None:
         def loop() -> None:
             self.controller.run_forever(self.interval, handle_signals=False)
 
+        self._listener = wake_on_telemetry(self.controller)
         self._thread = threading.Thread(target=loop, name="rollout-controller", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop after the action in hand (waits for it up to ``timeout`` seconds)."""
+        if self._listener is not None:
+            self._listener.stop()
         self.controller.stop()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -270,10 +275,11 @@ def attach_to_server(
 
 
 def wake_on_telemetry(controller: Controller) -> ListenerThread | None:
-    """Wake a standalone ``controller`` (:meth:`Controller.wake`) whenever any process stores
-    telemetry in its PostgreSQL store, and each time that link (re)connects, to catch up on
-    what landed while it was not listening. Returns the listener to ``stop()`` when the controller
-    stops; ``None`` on SQLite, where the server wakes the controller inside it."""
+    """Wake ``controller`` (:meth:`Controller.wake`) whenever any process stores telemetry in
+    its PostgreSQL store, and each time that link (re)connects, to catch up on what landed
+    while it was not listening. Returns the listener to ``stop()`` when the controller stops;
+    ``None`` on SQLite, where the server's own telemetry intake wakes the controller inside it
+    (one process serves then)."""
     return controller.store.listen_for_telemetry(
         lambda _environment: controller.wake(), controller.wake
     )
