@@ -432,7 +432,12 @@ class Metric(Section):
 class Monitoring(Section):
     """What is watched during the rollout, how often, and the baselines it is compared with."""
 
-    interval: Seconds = Field(default=30.0, description="How often stages are judged.")
+    interval: Seconds = Field(
+        default=30.0,
+        description=(
+            "The step metrics are read in; triggers on builtin telemetry are judged as it lands."
+        ),
+    )
     baseline_window: Seconds = Field(
         default=3600.0, description="Window before the start over which baselines are measured."
     )
