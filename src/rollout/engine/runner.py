@@ -55,6 +55,7 @@ from rollout.engine.runner_observe import (
 from rollout.engine.runner_store import (
     RUNNER_KEY,
     CriterionView,
+    JudgedSeries,
     ShellState,
     StageNote,
     StoredRollout,
@@ -228,22 +229,28 @@ class Runner:
             stored.shell,
             pending=tuple(encode_action(a) for a in decision.actions),
             events_seen=events[-1].seq if events else stored.shell.events_seen,
-            stages=note_stages(plan, state, after, stored.shell.stages, now),
+            stages=note_stages(plan, state, after, stored.shell.stages, now, window=window),
             metrics_problem=problem,
         )
         request = metric_request(plan, after)
         if window is not None and request is not None and request.window == window.window:
-            shell = replace(shell, criteria=judge_view(plan, after, window, now), judged_at=now)
+            criteria, series = judge_view(plan, after, window, now)
+            shell = replace(shell, criteria=criteria, series=series, judged_at=now)
         elif request is None:
-            shell = replace(shell, criteria=(), judged_at=None)
+            shell = replace(shell, criteria=(), series=(), judged_at=None)
         consumed = bool(votes or sign_offs or commands)
         unchanged = (
             stored.engine == after
             and not results
             and not consumed
-            # The cursor alone, or the time of an unchanged judgement, is not worth a write.
+            # The cursor alone, or the time of an unchanged judgement, is not worth a write;
+            # nor are its series alone (a partial step's end moves with the clock): what is
+            # stored stays one judgement's verdicts with the series they rested on.
             and replace(
-                shell, events_seen=stored.shell.events_seen, judged_at=stored.shell.judged_at
+                shell,
+                events_seen=stored.shell.events_seen,
+                judged_at=stored.shell.judged_at,
+                series=stored.shell.series,
             )
             == stored.shell
         )
@@ -307,6 +314,7 @@ __all__ = [
     "SIGN_OFF",
     "CriterionView",
     "Done",
+    "JudgedSeries",
     "Runner",
     "ShellState",
     "StageNote",

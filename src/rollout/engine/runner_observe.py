@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rollout.analysis import MetricSeries, Verdict, judge
@@ -28,7 +29,7 @@ from rollout.engine.observation import (
     Verb,
     Vote,
 )
-from rollout.engine.runner_store import CriterionView, StageNote
+from rollout.engine.runner_store import CriterionView, JudgedSeries, StageNote
 from rollout.engine.state import RolloutState, Status
 from rollout.errors import RolloutError
 from rollout.plan.model import Plan
@@ -72,24 +73,29 @@ def measure(
     return MetricWindow(request.window, series), "; ".join(problems)
 
 
-def judge_view(
-    plan: Plan, state: RolloutState, window: MetricWindow, now: float
-) -> tuple[CriterionView, ...]:
+Judged = tuple[tuple[CriterionView, ...], tuple[JudgedSeries, ...]]
+"""The criteria of a window as judged, and the chart series of those that had data."""
+
+
+def judge_view(plan: Plan, state: RolloutState, window: MetricWindow, now: float) -> Judged:
     """Every criterion of the open window with its current value and verdict, for status
-    displays (the engine judges the same data to decide)."""
+    displays (the engine judges the same data to decide), and the series each stage verdict
+    rested on, for charts (validation checks have none)."""
     status = state.paused_from if state.status is Status.PAUSED else state.status
     if status is Status.VALIDATING and window.window == validation_window(plan, state):
         final = state.bake_elapsed(now) >= plan.validation.window
         observation = Observation(metrics=window)
+        spikes = judge_spikes(plan, observation, window.window, state.baselines, final)
         return tuple(
-            CriterionView(j.text, "validation", j.verdict.value, j.reason)
-            for j in judge_spikes(plan, observation, window.window, state.baselines, final)
-        )
-    if status is not Status.OBSERVING:
-        return ()
+            CriterionView(j.text, "validation", j.verdict.value, j.reason) for j in spikes
+        ), ()
+    request = metric_request(plan, state)
+    if status is not Status.OBSERVING or request is None:
+        return (), ()
     stage = plan.stages[state.stage_index]
     final = state.bake_elapsed(now) >= stage.duration
-    views = []
+    views: list[CriterionView] = []
+    charts: list[JudgedSeries] = []
     roles = [(c, "success") for c in stage.success]
     roles += [(c, "rollback") for c in triggers(plan, state.stage_index)]
     for criterion, role in roles:
@@ -112,7 +118,8 @@ def judge_view(
         value = result.numbers.get("canary_value")
         shown = _shown(spec.unit, value) if value is not None else ""
         views.append(CriterionView(text, role, result.verdict.value, result.reason, value, shown))
-    return tuple(views)
+        charts.append(JudgedSeries.of(text, spec.unit, request.since, result.series))
+    return tuple(views), tuple(charts)
 
 
 def _shown(unit: str, value: float) -> str:
@@ -183,19 +190,31 @@ def note_stages(
     after: RolloutState,
     notes: dict[str, StageNote],
     now: float,
+    *,
+    window: MetricWindow | None,
 ) -> dict[str, StageNote]:
-    """``notes`` with the outcome of the stage ``before`` was in, if this decision ended it."""
+    """``notes`` with the outcome of the stage ``before`` was in, if this decision ended it.
+
+    The new note keeps the criteria and series of ``window`` (the data this decision judged)
+    as ``before`` saw them: the evidence that ended the stage. Older notes drop theirs."""
     was = before.paused_from if before.status is Status.PAUSED else before.status
     env = plan.environments[before.env_index]
     if was not in _IN_STAGE or not plan.is_staged(env):
         return notes
     key = f"{env.name}/{before.stage_index + 1}"
     if after.status in (Status.ROLLING_BACK, Status.ROLLED_BACK, Status.ROLLBACK_FAILED):
-        note = StageNote(env.name, before.stage_index, "rolled back", after.rollback_trigger, now)
+        status, reason = "rolled back", after.rollback_trigger
     elif (after.env_index, after.stage_index) != (before.env_index, before.stage_index) or (
         after.status in (Status.VALIDATING, Status.SUCCEEDED)
     ):
-        note = StageNote(env.name, before.stage_index, "passed", after.reason, now)
+        status, reason = "passed", after.reason
     else:
         return notes
-    return {**notes, key: note}
+    request = metric_request(plan, before)
+    judged = (
+        judge_view(plan, before, window, now)
+        if window is not None and request is not None and request.window == window.window
+        else ((), ())
+    )
+    kept = {k: replace(n, criteria=(), series=()) for k, n in notes.items()}
+    return {**kept, key: StageNote(env.name, before.stage_index, status, reason, now, *judged)}

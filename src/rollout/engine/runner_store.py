@@ -2,19 +2,24 @@
 
 A rollout's stored ``state_json`` is the engine's :meth:`RolloutState.to_json` plus a
 ``runner`` entry (:class:`ShellState`: the actions still to carry out, the audit-trail cursor,
-the latest verdicts and stage outcomes), which :func:`load_stored` splits off again. Actions are
-kept as JSON (:func:`encode_action` / :func:`decode_action`) so that a controller that takes
-over after a crash carries out exactly what the last decision issued.
+the latest verdicts with the series they rest on, and stage outcomes), which
+:func:`load_stored` splits off again. Every field added since the first release has a
+default, so a rollout stored by an older release reads as one without them (no charts, for
+example). Actions are kept as JSON (:func:`encode_action` / :func:`decode_action`) so that a
+controller that takes over after a crash carries out exactly what the last decision issued.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from rollout.analysis import SeriesPoint
 from rollout.engine.actions import ACTION_TYPES, Action
 from rollout.engine.state import RolloutState
 from rollout.errors import EngineError
@@ -40,14 +45,68 @@ class CriterionView:
 
 
 @dataclass(frozen=True)
+class JudgedSeries:
+    """The chart points a criterion's verdict rested on (``CriterionResult.series``), kept
+    column by column so a window of :data:`~rollout.analysis.MAX_SERIES_POINTS` points stays
+    a few lists of numbers: point ``i`` is ``times[i]`` (epoch seconds) with ``canary[i]``,
+    ``control[i]`` and ``threshold[i]`` in ``unit`` (``ratio``, ``ms`` or ``number``), over the
+    window that opened at ``start``.
+
+    >>> point = SeriesPoint(30.0, 0.01, None, 0.02)
+    >>> kept = JudgedSeries.of("error_rate < 2%", "ratio", 0.0, [point])
+    >>> kept.canary, kept.points() == (point,)
+    ((0.01,), True)
+    """
+
+    criterion: str
+    unit: str
+    start: float
+    times: tuple[float, ...] = ()
+    canary: tuple[float | None, ...] = ()
+    control: tuple[float | None, ...] = ()
+    threshold: tuple[float | None, ...] = ()
+
+    @classmethod
+    def of(
+        cls, criterion: str, unit: str, start: float, points: Sequence[SeriesPoint]
+    ) -> JudgedSeries:
+        return cls(
+            criterion,
+            unit,
+            start,
+            tuple(p.time for p in points),
+            tuple(_storable(p.canary) for p in points),
+            tuple(_storable(p.control) for p in points),
+            tuple(_storable(p.threshold) for p in points),
+        )
+
+    def points(self) -> tuple[SeriesPoint, ...]:
+        """The points, oldest first."""
+        # Lists of unequal length are only ever hand-edited state: draw what pairs up.
+        columns = zip(self.times, self.canary, self.control, self.threshold, strict=False)
+        return tuple(SeriesPoint(*column) for column in columns)
+
+
+def _storable(value: float | None) -> float | None:
+    # JSON has no infinity or NaN (PostgreSQL refuses them): such a figure is not drawn.
+    return value if value is not None and math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
 class StageNote:
-    """How a stage of an environment ended (``passed`` or ``rolled back``), why, and when."""
+    """How a stage of an environment ended (``passed`` or ``rolled back``), why, and when.
+
+    The newest note also keeps the ``criteria`` and ``series`` of the judgement that ended the
+    stage (empty when no stage window was judged then, e.g. a trigger fired while ramping);
+    older notes drop them, so the stored state holds one ended stage's evidence at most."""
 
     environment: str
     stage: int
     status: str
     reason: str
     at: float
+    criteria: tuple[CriterionView, ...] = ()
+    series: tuple[JudgedSeries, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,7 +115,8 @@ class ShellState:
 
     ``pending`` are the actions of the last decision, encoded by :func:`encode_action`;
     ``events_seen`` the last audit-trail seq scanned for operator input; ``criteria`` the
-    verdicts of the last judged tick (``judged_at``); ``stages`` the stage outcomes by
+    verdicts of the last judged tick (``judged_at``) and ``series`` the chart points each
+    verdict rested on (one per criterion that had data); ``stages`` the stage outcomes by
     ``"<environment>/<stage number>"``; ``metrics_problem`` the last metric source failure.
     """
 
@@ -67,6 +127,7 @@ class ShellState:
     judged_at: float | None = None
     stages: dict[str, StageNote] = field(default_factory=dict)
     metrics_problem: str = ""
+    series: tuple[JudgedSeries, ...] = ()
 
 
 _SHELL: TypeAdapter[ShellState] = TypeAdapter(ShellState)
@@ -163,6 +224,7 @@ def decode_action(rollout_id: str, data: dict[str, Any]) -> Action:
 __all__ = [
     "RUNNER_KEY",
     "CriterionView",
+    "JudgedSeries",
     "ShellState",
     "StageNote",
     "StoredRollout",

@@ -210,7 +210,7 @@ async def rollout_live(
         return str(known.now(store, rollout_id))
 
     def render() -> tuple[str, Regions]:
-        page = rollout_page(store, rollout_id, viewer, board.charts, board.clock())
+        page = rollout_page(store, rollout_id, viewer, board.clock())
         values = {"page": page, "waiting_words": WAITING_WORDS}
         return str(page.fingerprint), {
             "live-head": board.render("_rollout_head.html", viewer, **values),

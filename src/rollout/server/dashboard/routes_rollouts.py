@@ -86,7 +86,7 @@ def _render_rollout(
     board = dashboard_of(request)
     store = context_of(request).store
     try:
-        page = rollout_page(store, rollout_id, viewer, board.charts, board.clock())
+        page = rollout_page(store, rollout_id, viewer, board.clock())
     except NotFound:
         return board.error(viewer, 404, "No such rollout", f"There is no rollout {rollout_id}.")
     except StoreError as exc:

@@ -1,4 +1,4 @@
-"""What the dashboard keeps per app (templates, the chart cache, its timings), and the shared
+"""What the dashboard keeps per app (templates, its timings), and the shared
 answers every page gives: an HTML page, an error page, a redirect to sign in.
 """
 
@@ -16,7 +16,6 @@ from jinja2 import Environment
 
 from rollout.server.context import ServerContext
 from rollout.server.dashboard.access import NotSignedIn, Viewer, viewer_of
-from rollout.server.dashboard.charts import ChartCache
 from rollout.server.dashboard.templating import make_environment
 
 STATIC_PATH = "/static/dashboard"
@@ -39,7 +38,6 @@ class Dashboard:
     keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
     clock: Callable[[], float] = time.time
     templates: Environment = field(default_factory=make_environment)
-    charts: ChartCache = field(default_factory=ChartCache)
 
     def render(self, template: str, viewer: Viewer | None, **values: Any) -> str:
         """The ``template`` filled with ``values`` and what every page shows."""

@@ -5,23 +5,33 @@ Everything here reads; nothing changes the store. The engine's own service calls
 of a rollout; this module adds what a page needs beside it: the timeline of environments and
 stages, the criteria with their charts, the event log, and which operator verbs apply now.
 
+Charts draw the series the controller stored with each verdict (``ShellState.series``, and a
+stage note's for the stage that ended last): the evidence the verdict rested on, not the
+metric sources asked again.
+
 Times are epoch seconds or aware UTC datetimes, as the store and engine give them.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup
 
 from rollout.engine import Verb, verb_problem
 from rollout.engine.controller import RolloutView, list_rollout_status, rollout_status
-from rollout.engine.runner import StoredRollout, load_stored
+from rollout.engine.runner import (
+    CriterionView,
+    JudgedSeries,
+    StageNote,
+    StoredRollout,
+    load_stored,
+)
 from rollout.engine.state import RolloutState, Status
 from rollout.plan.model import Audience, Plan
 from rollout.server.dashboard.access import DECIDE, OPERATE, Viewer
-from rollout.server.dashboard.charts import ChartCache
 from rollout.server.dashboard.svg import render_chart
 from rollout.store import EventRecord, Store
 
@@ -165,6 +175,23 @@ class CriterionCard:
 
 
 @dataclass(frozen=True)
+class EndedStage:
+    """The stage that ended last (``status`` ``passed`` or ``rolled back``, ``at`` epoch
+    seconds), with the criteria and charts of the judgement that ended it."""
+
+    environment: str
+    number: int
+    name: str
+    status: str
+    at: float
+    criteria: tuple[CriterionCard, ...]
+
+    @property
+    def tone(self) -> str:
+        return "good" if self.status == "passed" else "bad"
+
+
+@dataclass(frozen=True)
 class VerbButton:
     """An operator verb that applies now; ``allowed`` says whether the viewer's role may use it
     (``refusal`` says why not)."""
@@ -196,7 +223,7 @@ class RolloutPage:
     tone: str
     timeline: tuple[EnvironmentStep, ...]
     criteria: tuple[CriterionCard, ...]
-    chart_problem: str
+    ended: EndedStage | None
     events: tuple[EventRecord, ...]
     verbs: tuple[VerbButton, ...]
     approval: ApprovalAsk | None
@@ -295,24 +322,23 @@ def _stages(
 
 
 def criterion_cards(
-    store: Store, stored: StoredRollout, state: RolloutState, view: RolloutView, cache: ChartCache
-) -> tuple[tuple[CriterionCard, ...], str]:
-    """The criteria of the window being judged, each with its chart, and why charts are
-    missing ('' when none is)."""
-    if not view.criteria:
-        return (), ""
-    charts = cache.charts(store, stored, state)
+    criteria: Sequence[CriterionView], series: Sequence[JudgedSeries], prefix: str = "chart"
+) -> tuple[CriterionCard, ...]:
+    """The criteria of one judgement, each with the chart of the series its verdict rested
+    on (none for a criterion that had no data, or a rollout stored without series); chart
+    ids are ``<prefix>-<number>``."""
+    by_criterion = {kept.criterion: kept for kept in series}
     cards = []
-    for number, criterion in enumerate(view.criteria, start=1):
-        data = charts.by_criterion.get(criterion.text)
+    for number, criterion in enumerate(criteria, start=1):
+        kept = by_criterion.get(criterion.text)
         chart = None
-        if data is not None:
+        if kept is not None:
             chart = render_chart(
-                data.points,
-                unit=data.unit,
+                kept.points(),
+                unit=kept.unit,
                 title=criterion.text,
-                start=data.start,
-                ident=f"chart-{number}",
+                start=kept.start,
+                ident=f"{prefix}-{number}",
             )
         cards.append(
             CriterionCard(
@@ -324,7 +350,19 @@ def criterion_cards(
                 chart,
             )
         )
-    return tuple(cards), charts.problem
+    return tuple(cards)
+
+
+def ended_stage(stored: StoredRollout) -> EndedStage | None:
+    """The stage that ended last with the evidence that ended it; None before any stage
+    ended with a judged window (or in a rollout stored before stages kept their evidence)."""
+    notes: list[StageNote] = [n for n in stored.shell.stages.values() if n.criteria]
+    if not notes:
+        return None
+    note = max(notes, key=lambda n: n.at)
+    cards = criterion_cards(note.criteria, note.series, prefix="ended-chart")
+    name = stored.plan.stages[note.stage].name
+    return EndedStage(note.environment, note.stage + 1, name, note.status, note.at, cards)
 
 
 VERB_TEXT = {
@@ -374,9 +412,7 @@ def approval_ask(
     return ApprovalAsk(env.name, needs, decided, allowed, "" if allowed else viewer.refusal(DECIDE))
 
 
-def rollout_page(
-    store: Store, rollout_id: str, viewer: Viewer, cache: ChartCache, now: float
-) -> RolloutPage:
+def rollout_page(store: Store, rollout_id: str, viewer: Viewer, now: float) -> RolloutPage:
     """The rollout page's content; ``NotFound`` for an unknown id."""
     # The revision is read before the events: a change in between shows as a newer fingerprint
     # on the next look, so the page is never left behind.
@@ -384,13 +420,13 @@ def rollout_page(
     state = engine_state(stored)
     view = rollout_status(store, rollout_id, now=now, events=EVENTS_SHOWN)
     seq = view.last_events[-1].seq if view.last_events else 0
-    cards, problem = criterion_cards(store, stored, state, view, cache)
     return RolloutPage(
         view=view,
         tone=tone_of(view.status),
         timeline=timeline(stored, state),
-        criteria=cards,
-        chart_problem=problem,
+        # The verdicts and series of one stored judgement (the view reads the record again).
+        criteria=criterion_cards(stored.shell.criteria, stored.shell.series),
+        ended=ended_stage(stored),
         events=tuple(reversed(view.last_events)),
         verbs=verb_buttons(state, viewer),
         approval=approval_ask(store, stored, state, viewer),
