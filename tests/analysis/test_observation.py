@@ -45,7 +45,10 @@ def test_defined_metrics_take_the_plan_defaults() -> None:
         (ArmStats(-1), "requests is negative (-1)"),
         (ArmStats(value_count=2, value_sum=float("nan")), "a sum of values is not a finite number"),
         (ArmStats(value_count=2, value_sum_sq=-1.0), "the sum of squared values is negative"),
+        (ArmStats(10, 1, error_subjects=2), "error_subjects (2) exceeds errors (1)"),
+        (ArmStats(10, 1, error_subjects=-1), "error_subjects is negative (-1)"),
         (ArmStats(10, 1), None),
+        (ArmStats(10, 3, error_subjects=1), None),
     ],
 )
 def test_incoherent_counts_are_described(stats: ArmStats, problem: str | None) -> None:
@@ -64,3 +67,10 @@ def test_pooling_adds_counts_and_merges_sketches_without_touching_them() -> None
     assert (a_sketch.count, b_sketch.count) == (1, 2)
     assert (a + ArmStats(1)).requests == 11
     assert pool([]).latency is None
+
+
+def test_pooled_error_subjects_are_summed_or_unknown_when_any_part_lacks_them() -> None:
+    known = [ArmStats(10, 5, error_subjects=1), ArmStats(10, 2, error_subjects=2)]
+    assert pool(known).error_subjects == 3
+    assert pool([*known, ArmStats(10, 1)]).error_subjects is None
+    assert pool([ArmStats(10, 0, error_subjects=0)]).error_subjects == 0

@@ -110,6 +110,22 @@ async def test_tracked_events_arrive_with_their_arm(api: httpx.AsyncClient, stor
     ]
 
 
+async def test_error_subjects_arrive_with_their_arm(api: httpx.AsyncClient, store: Store) -> None:
+    arms = batch()["arms"]
+    arms[0].update(requests=40, errors=30, error_subjects=1)  # one client retrying
+    response = await api.post("/api/v1/telemetry", json=batch(arms=arms))
+    assert response.status_code == 202, response.text
+    since, until = datetime.fromtimestamp(T0, UTC), datetime.fromtimestamp(T0 + 11, UTC)
+    by_arm = {row.variant: row for row in store.query_telemetry("production", "a", since, until)}
+    assert (by_arm["on"].errors, by_arm["on"].error_subjects) == (30, 1)
+    assert by_arm["off"].error_subjects is None  # left out, as older SDKs do
+
+
+def _with_subjects(errors: int, subjects: Any) -> dict[str, Any]:
+    return {"arms": [{"flag": "a", "variant": "on", "requests": 5, "errors": errors,
+                      "error_subjects": subjects}]}  # fmt: skip
+
+
 def _with_events(*events: dict[str, Any]) -> dict[str, Any]:
     return {"arms": [{"flag": "a", "variant": "on", "requests": 1, "errors": 0,
                       "events": list(events)}]}  # fmt: skip
@@ -157,10 +173,14 @@ async def test_a_hundred_event_names_per_batch_are_accepted(api: httpx.AsyncClie
         (_with_events({"name": "checkout", "count": 1}, {"name": "checkout", "count": 2}),
          ["body", "arms", 0, "events"]),
         (_arms_naming(101), ["body", "arms"]),
+        (_with_subjects(1, 2), ["body", "arms", 0, "error_subjects"]),
+        (_with_subjects(1, -1), ["body", "arms", 0, "error_subjects"]),
+        (_with_subjects(1, 0.5), ["body", "arms", 0, "error_subjects"]),
     ],
     ids=["errors>requests", "negative", "fraction", "bad-sketch", "window", "infinite",
          "environment", "instance", "negative-count", "fraction-count", "empty-name", "long-name",
-         "nan-sum", "name-twice", "too-many-names"],
+         "nan-sum", "name-twice", "too-many-names", "subjects>errors", "negative-subjects",
+         "fraction-subjects"],
 )  # fmt: skip
 async def test_a_bad_telemetry_batch_is_a_422_naming_the_field(
     api: httpx.AsyncClient, store: Store, changes: dict[str, Any], loc: list[str | int]

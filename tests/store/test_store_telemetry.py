@@ -75,6 +75,25 @@ def test_impossible_events_are_refused_and_nothing_is_stored(
     assert store.query_telemetry("production", "new-checkout", T0, T0 + timedelta(hours=1)) == []
 
 
+def test_error_subjects_read_back_as_sent_and_are_null_when_not_sent(store: Store) -> None:
+    store.add_telemetry([replace(batch(1, errors=30), error_subjects=2), batch(2)])
+
+    first, second = store.query_telemetry("production", "new-checkout", T0, T0 + timedelta(hours=1))
+
+    assert (first.errors, first.error_subjects) == (30, 2)
+    assert second.error_subjects is None  # an SDK that does not report them
+
+
+@pytest.mark.parametrize("subjects", [-1, 2])
+def test_more_error_subjects_than_errors_are_refused_and_nothing_is_stored(
+    store: Store, subjects: int
+) -> None:
+    bad = replace(batch(2, errors=1), error_subjects=subjects)
+    with pytest.raises(ValueError, match="need 0 <= error_subjects <= errors"):
+        store.add_telemetry([batch(1), bad])
+    assert store.query_telemetry("production", "new-checkout", T0, T0 + timedelta(hours=1)) == []
+
+
 def test_query_is_half_open_on_window_end_and_ordered(store: Store) -> None:
     store.add_telemetry([batch(3), batch(1), batch(2), batch(2, variant="off")])
 

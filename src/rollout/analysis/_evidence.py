@@ -3,6 +3,10 @@
 Every criterion has a "bad side": for a success criterion, failing it; for a rollback trigger,
 firing it. The tests here measure the evidence that the canary is truly on the bad side, so
 that a verdict of FAIL never rests on noise (see :mod:`rollout.analysis.sequential`).
+
+An error rate compared with the control's counts failing subjects rather than failed requests
+when every interval of both arms knows them (``ArmStats.error_subjects``): a count test assumes
+independent events, and thirty retries of one client are one event, not thirty.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rollout.analysis import measures as m
-from rollout.analysis.observation import Interval, MetricSpec
+from rollout.analysis.observation import ArmStats, Interval, MetricSpec
 from rollout.analysis.sequential import (
     CONVERSION_MIXTURE,
     ERROR_MIXTURE,
@@ -42,11 +46,22 @@ class SlowShares:
 
 
 @dataclass(frozen=True)
+class FailingSubjects:
+    """The failing subjects a count test of errors counted instead of the errors, per arm,
+    over the window."""
+
+    canary: int
+    control: int
+
+
+@dataclass(frozen=True)
 class Evidence:
-    """A test's result, plus the slow-request shares behind a latency comparison."""
+    """A test's result, plus the slow-request shares behind a latency comparison and the
+    failing subjects behind an error comparison that counted them."""
 
     result: SequentialResult
     slow: SlowShares | None = None
+    subjects: FailingSubjects | None = None
 
 
 def mixture_for(spec: MetricSpec) -> Mixture:
@@ -108,21 +123,28 @@ def two_sample(
     None where no test applies (a latency "too fast")."""
     if m.is_count_type(spec):
         if offset == 0.0:
+            by_subject = _knows_subjects(spec, intervals)
             points = [
                 CountPoint(
                     i.end,
                     i.canary.requests,
                     i.control.requests,
-                    m.events(spec, i.canary),
-                    m.events(spec, i.control),
+                    _events(spec, i.canary, by_subject=by_subject),
+                    _events(spec, i.control, by_subject=by_subject),
                 )
                 for i in intervals
             ]
+            subjects = None
+            if by_subject:
+                subjects = FailingSubjects(
+                    sum(p.canary_events for p in points), sum(p.control_events for p in points)
+                )
             return Evidence(
                 count_test(
                     points, theta0=factor, direction=direction, mixture=mixture_for(spec),
                     alpha=alpha,
-                )
+                ),
+                subjects=subjects,
             )  # fmt: skip
         # An absolute offset ("control + 0.5%") is not a ratio: compare the rates as means of
         # 0/1 outcomes per request (for counted events, a Poisson variance).
@@ -168,6 +190,22 @@ def two_sample(
         mean_test(means, factor=factor, offset=offset, direction=direction, tau_ratio=tau_ratio,
                   alpha=alpha)
     )  # fmt: skip
+
+
+def _knows_subjects(spec: MetricSpec, intervals: Sequence[Interval]) -> bool:
+    """Whether an error comparison can count failing subjects: every interval of both arms
+    has them (mixing subjects in one interval with errors in the next would weigh them
+    unevenly)."""
+    return spec.kind == "error_rate" and all(
+        i.canary.error_subjects is not None and i.control.error_subjects is not None
+        for i in intervals
+    )
+
+
+def _events(spec: MetricSpec, arm: ArmStats, *, by_subject: bool) -> int:
+    if by_subject and arm.error_subjects is not None:
+        return arm.error_subjects
+    return m.events(spec, arm)
 
 
 def _slow_shares(

@@ -88,6 +88,20 @@ def slow_words(spec: MetricSpec, slow: SlowShares | None) -> str:
     )
 
 
+def subject_words(evidence: Evidence, canary: ArmStats, control: ArmStats) -> str:
+    """What an error comparison counted, when it counted failing subjects and they were fewer
+    than the errors (otherwise the counts are the errors the head shows, and nothing is said)."""
+    subjects = evidence.subjects
+    if subjects is None or (
+        subjects.canary >= canary.errors and subjects.control >= control.errors
+    ):
+        return ""
+    return (
+        f"; counting each failing user once per report, {fmt.count(subjects.canary)} in the "
+        f"canary and {fmt.count(subjects.control)} in the control"
+    )
+
+
 def beyond_chance(spec: MetricSpec, evidence: Evidence) -> str:
     r = evidence.result
     text = f"a gap this big by chance is less likely than {fmt.one_in(r.e_max)}"

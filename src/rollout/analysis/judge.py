@@ -31,7 +31,8 @@ is INCONCLUSIVE with a reason like ``no data yet: 0 canary requests in the windo
 ``p_value``, ``alpha``, ``shown_at`` (the interval end at which the evidence first reached
 ``1/alpha``), ``dispersion`` (spread of the counts against independent events, about 1
 when they are independent), ``canary_slow_share``, ``control_slow_share``,
-``slow_threshold_ms``.
+``slow_threshold_ms``, ``canary_error_subjects``, ``control_error_subjects`` (the failing
+subjects an error comparison counted instead of ``canary_events`` / ``control_events``).
 
 Several criteria in one stage each keep their own ``alpha``: the stage's false-rollback rate is
 at most the sum over its sequential criteria.
@@ -278,6 +279,8 @@ def _relative(case: _Case, op: Comparison, factor: float, offset: float) -> Crit
     words = say.position(case.role, op, bad_now, c_v == limit)
     target = say.relative_target(spec, factor, offset, limit)
     head = say.head(spec, canary, c_v, b_v, allowed="")
+    if evidence is not None:
+        head += say.subject_words(evidence, canary, control)
     said = f"{head}; {words} {target}"
 
     def done(verdict: Verdict, reason: str) -> CriterionResult:
@@ -312,7 +315,11 @@ def _no_regression(case: _Case, c: NoRegression) -> CriterionResult:
     allowed = ""
     if c.tolerance:
         allowed = f"{'up' if worse_up else 'down'} to {fmt.ratio(factor)} allowed"
-    said = say.head(spec, canary, c_v, b_v, allowed=allowed) + say.slow_words(spec, evidence.slow)
+    said = (
+        say.head(spec, canary, c_v, b_v, allowed=allowed)
+        + say.slow_words(spec, evidence.slow)
+        + say.subject_words(evidence, canary, control)
+    )
 
     def done(verdict: Verdict, reason: str) -> CriterionResult:
         return case.result(verdict, reason, numbers, chart)
@@ -413,6 +420,9 @@ def _test_numbers(evidence: Evidence | None) -> dict[str, float | None]:
         found["canary_slow_share"] = evidence.slow.canary
         found["control_slow_share"] = evidence.slow.control
         found["slow_threshold_ms"] = evidence.slow.threshold_ms
+    if evidence.subjects is not None:
+        found["canary_error_subjects"] = evidence.subjects.canary
+        found["control_error_subjects"] = evidence.subjects.control
     return found
 
 

@@ -7,13 +7,18 @@ fields of :class:`ArmStats` matter depends on the metric's kind:
 ============  ===============================================  ==============================
 kind          fields                                           value compared
 ============  ===============================================  ==============================
-error_rate    ``requests``, ``errors``                         errors / requests (a fraction)
+error_rate    ``requests``, ``errors`` (``error_subjects``)     errors / requests (a fraction)
 latency       ``latency`` (a sketch of request times, ms)      its ``percentile`` (ms)
 conversion    ``requests`` (exposures), ``conversions``        conversions / requests
 mean          ``value_count``, ``value_sum``, ``value_sum_sq``  value_sum / value_count
 count         ``requests``, ``events``                         events (in a threshold), or
                                                                events per request (vs control)
 ============  ===============================================  ==============================
+
+``error_subjects``, when a source knows it, counts the distinct subjects (users, clients) the
+failed requests were for, once per telemetry report, plus failures without a known subject: one
+client retrying 30 times is 30 errors and 1 error subject. Comparisons of the error rate with
+the control test these counts, so a burst of retries is not mistaken for a regression.
 """
 
 from __future__ import annotations
@@ -56,7 +61,9 @@ class ArmStats:
     ``latency``: a sketch of their durations in ms (None when not measured); ``conversions``:
     exposures that converted; ``value_count``/``value_sum``/``value_sum_sq``: the number, sum
     and sum of squares of a numeric measurement (order value, say), for ``mean`` metrics;
-    ``events``: occurrences of a counted event (crashes, retries), for ``count`` metrics.
+    ``events``: occurrences of a counted event (crashes, retries), for ``count`` metrics;
+    ``error_subjects``: the distinct subjects the errors were for (see the module docstring;
+    None when the source does not know, so ``0 <= error_subjects <= errors`` when given).
     The sketch is read, never changed.
     """
 
@@ -68,6 +75,7 @@ class ArmStats:
     value_sum: float = 0.0
     value_sum_sq: float = 0.0
     events: int = 0
+    error_subjects: int | None = None
 
     def problem(self) -> str | None:
         """What is impossible about these numbers, in words, or None when they are coherent."""
@@ -78,6 +86,11 @@ class ArmStats:
                     return f"{name} is negative ({getattr(self, name)})"
         if self.errors > self.requests:
             return f"{self.errors} errors but only {self.requests} requests"
+        if self.error_subjects is not None:
+            if self.error_subjects < 0:
+                return f"error_subjects is negative ({self.error_subjects})"
+            if self.error_subjects > self.errors:
+                return f"error_subjects ({self.error_subjects}) exceeds errors ({self.errors})"
         if self.conversions > self.requests:
             return f"{self.conversions} conversions but only {self.requests} exposures"
         if not (math.isfinite(self.value_sum) and math.isfinite(self.value_sum_sq)):
@@ -99,6 +112,7 @@ def pool(stats: Iterable[ArmStats]) -> ArmStats:
     """All ``stats`` added up (sketches merged into a new one; the inputs are unchanged)."""
     items = list(stats)
     sketches = [s.latency for s in items if s.latency is not None]
+    subjects = [s.error_subjects for s in items]
     return ArmStats(
         requests=sum(s.requests for s in items),
         errors=sum(s.errors for s in items),
@@ -108,6 +122,7 @@ def pool(stats: Iterable[ArmStats]) -> ArmStats:
         value_sum=math.fsum(s.value_sum for s in items),
         value_sum_sq=math.fsum(s.value_sum_sq for s in items),
         events=sum(s.events for s in items),
+        error_subjects=None if None in subjects else sum(filter(None, subjects)),
     )
 
 

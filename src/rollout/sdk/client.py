@@ -190,13 +190,12 @@ class RolloutClient:
         """Evaluate ``flag_key`` for ``context`` (a mapping with ``targeting_key`` and any
         attributes); never raises. See :mod:`rollout.flags.evaluator` for reasons and codes."""
         try:
-            result = self._snapshot.compiled.evaluate(
-                flag_key, _EMPTY if context is None else context, default
-            )
+            subject = _EMPTY if context is None else context
+            result = self._snapshot.compiled.evaluate(flag_key, subject, default)
             if result.variant is not None:
                 scope = self._scope_var.get()
                 if scope is not None:
-                    scope.arms.add((flag_key, result.variant))
+                    scope.note(flag_key, result.variant, subject)
             return result
         except Exception as exc:  # only a bug gets here; the application must not see it
             return Evaluation(
@@ -289,11 +288,20 @@ class RolloutClient:
         ``with client.request_scope(): handle(request)``. See :mod:`rollout.sdk.tracking`."""
         return RequestScope(self._scope_var, self.record)
 
-    def record(self, flag: str, variant: str, latency_ms: float, error: bool = False) -> None:
+    def record(
+        self,
+        flag: str,
+        variant: str,
+        latency_ms: float,
+        error: bool = False,
+        subject: str | None = None,
+    ) -> None:
         """Count one request served by ``flag``'s ``variant``, ``latency_ms`` long, failed
-        when ``error``. ``ValueError`` for a negative or non-finite latency."""
+        when ``error``, made by ``subject`` (a user or client id; a failing subject counts once
+        per arm and telemetry window, see :class:`~rollout.sdk.telemetry.OutcomeRecorder`).
+        ``ValueError`` for a negative or non-finite latency."""
         if self._telemetry:
-            self._recorder.record(flag, variant, latency_ms, error)
+            self._recorder.record(flag, variant, latency_ms, error, subject)
 
     def track(
         self, event: str, context: Mapping[str, Any] | None, *, value: float | None = None

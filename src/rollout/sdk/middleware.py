@@ -7,9 +7,12 @@ Wrap the application once and handlers need no telemetry code::
 
 Each HTTP request runs inside a :class:`~rollout.sdk.tracking.RequestScope` of ``client``: the
 flags it evaluates are noted, and when the response is complete the request's duration and
-outcome are recorded for every arm. A request fails when the application answers 5xx or raises
-(the exception still propagates). The duration runs from the call into the application until
-the response body was fully sent (ASGI) or the server closed the body iterable (WSGI), in ms.
+outcome are recorded for every arm, with the request's subject: the ``targeting_key`` of the
+first context it evaluated (a user who keeps hitting a broken page fails many requests but is
+one failing subject per telemetry window; see :mod:`rollout.sdk.tracking`). A request fails
+when the application answers 5xx or raises (the exception still propagates). The duration runs
+from the call into the application until the response body was fully sent (ASGI) or the server
+closed the body iterable (WSGI), in ms.
 ASGI ``websocket`` and ``lifespan`` scopes pass through untouched.
 """
 

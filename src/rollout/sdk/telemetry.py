@@ -1,4 +1,5 @@
-"""Outcome telemetry: per flag arm, how many requests, how many failed, how long they took.
+"""Outcome telemetry: per flag arm, how many requests, how many failed, who they failed for and
+how long they took.
 
 An *arm* is one (flag, variant) pair. :class:`OutcomeRecorder` adds each request's outcome to
 its arm (thread-safe; a lock held for a dict update and a sketch insert). Every
@@ -8,9 +9,18 @@ become one batch, the body of ``POST /api/v1/telemetry`` (protocol.md)::
 
     {"sdk": {"name": "rollout-python", "version": "0.1.0", "instance": "<uuid>"},
      "environment": "production", "window_start": 1767225600.0, "window_end": 1767225610.0,
-     "arms": [{"flag": "new-checkout", "variant": "on", "requests": 120, "errors": 1,
+     "arms": [{"flag": "new-checkout", "variant": "on", "requests": 120, "errors": 7,
+               "error_subjects": 2,
                "latency": {"v": 1, "a": 0.01, "z": 0, "o": 280, "c": [3, 0, 7]},
                "events": [{"name": "checkout", "count": 9, "value_sum": 412.5}]}]}
+
+``error_subjects`` counts the distinct subjects (targeting keys) whose requests failed in the
+window, plus the failures that named no subject: above, one user retried a broken page six
+times and another failed once. The server judges "no regression" of the error rate on these, so
+one client retrying in a loop weighs as one failing user, not as a regression; the error rate
+shown stays ``errors / requests``. The recorder keeps a hash of each failing subject, at most
+:data:`MAX_ERROR_SUBJECTS` per arm and window; beyond that, each failure of a subject not yet
+seen counts as a subject of its own (more, never fewer, so a bound never hides a regression).
 
 ``events`` holds the business events tracked (``client.track``) for subjects the arm served:
 per event name, how many and, when values were tracked with it, their sum (for means);
@@ -42,6 +52,7 @@ from rollout.errors import ProviderError
 from rollout.sdk.backoff import Backoff
 
 __all__ = [
+    "MAX_ERROR_SUBJECTS",
     "MAX_EVENT_NAMES",
     "MAX_EVENT_NAME_LENGTH",
     "SDK_NAME",
@@ -78,7 +89,9 @@ class TrackedEvent:
 @dataclass(frozen=True)
 class ArmOutcome:
     """Outcomes of one arm over a window; ``latency`` is the sketch of request durations (ms),
-    ``events`` the business events tracked for subjects the arm served, by name."""
+    ``events`` the business events tracked for subjects the arm served, by name;
+    ``error_subjects`` the distinct failing subjects plus the failures without one (see the
+    module docstring)."""
 
     flag: str
     variant: str
@@ -86,6 +99,7 @@ class ArmOutcome:
     errors: int
     latency: LatencySketch
     events: tuple[TrackedEvent, ...] = ()
+    error_subjects: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         """The arm as it appears in the telemetry body."""
@@ -94,6 +108,7 @@ class ArmOutcome:
             "variant": self.variant,
             "requests": self.requests,
             "errors": self.errors,
+            "error_subjects": self.error_subjects,
             "latency": self.latency.to_dict() if self.latency.count else None,
         }
         if self.events:
@@ -130,17 +145,32 @@ class _Tally:
 
 
 class _Arm:
-    __slots__ = ("errors", "events", "latency", "requests")
+    __slots__ = ("errors", "events", "failing", "latency", "requests", "unnamed_failures")
 
     def __init__(self) -> None:
         self.requests = 0
         self.errors = 0
         self.latency = LatencySketch()
         self.events: dict[str, _Tally] = {}
+        self.failing: set[int] = set()  # hashes of the subjects whose requests failed
+        self.unnamed_failures = 0  # failures without a subject, or beyond the bound
+
+    def add_failure(self, subject: str | None) -> None:
+        if subject is not None:
+            # A process-local hash: the set lives one window in one process, and keeping
+            # hashes rather than keys holds no user id in memory longer than needed.
+            key = hash(subject)
+            if key in self.failing:
+                return
+            if len(self.failing) < MAX_ERROR_SUBJECTS:
+                self.failing.add(key)
+                return
+        self.unnamed_failures += 1
 
     def outcome(self, flag: str, variant: str, latency: LatencySketch) -> ArmOutcome:
         events = tuple(TrackedEvent(n, t.count, t.value_sum) for n, t in self.events.items())
-        return ArmOutcome(flag, variant, self.requests, self.errors, latency, events)
+        subjects = len(self.failing) + self.unnamed_failures
+        return ArmOutcome(flag, variant, self.requests, self.errors, latency, events, subjects)
 
 
 MAX_EVENT_NAMES = 100
@@ -148,6 +178,9 @@ MAX_EVENT_NAMES = 100
 are dropped (counted in ``OutcomeRecorder.dropped_events``) until the window is cut."""
 MAX_EVENT_NAME_LENGTH = 200
 """The longest event name the server accepts."""
+MAX_ERROR_SUBJECTS = 1000
+"""Distinct failing subjects one arm remembers per window; each failure of a further subject
+counts as one more subject (see the module docstring)."""
 
 
 class OutcomeRecorder:
@@ -168,10 +201,18 @@ class OutcomeRecorder:
         an int read is atomic, and a stale answer only moves a cut by one check)."""
         return self._errors > 0
 
-    def record(self, flag: str, variant: str, latency_ms: float, error: bool) -> None:
+    def record(
+        self,
+        flag: str,
+        variant: str,
+        latency_ms: float,
+        error: bool,
+        subject: str | None = None,
+    ) -> None:
         """Count one request served by ``flag``'s ``variant`` that took ``latency_ms``
-        milliseconds and failed when ``error``. ``ValueError`` for a negative or non-finite
-        latency."""
+        milliseconds and failed when ``error``, made by ``subject`` (None when unknown: the
+        failure then counts as a failing subject of its own). ``ValueError`` for a negative or
+        non-finite latency."""
         if not math.isfinite(latency_ms) or latency_ms < 0:
             raise ValueError(f"latency_ms must be a finite number >= 0, not {latency_ms!r}")
         key = (flag, variant)
@@ -180,8 +221,10 @@ class OutcomeRecorder:
             if arm is None:
                 arm = self._arms[key] = _Arm()
             arm.requests += 1
-            arm.errors += bool(error)
-            self._errors += bool(error)
+            if error:
+                arm.errors += 1
+                self._errors += 1
+                arm.add_failure(subject)
             arm.latency.add(latency_ms)
 
     def track(self, arms: Iterable[tuple[str, str]], event: str, value: float | None) -> None:

@@ -5,25 +5,31 @@ of that client in the same context -- the same thread, the same asyncio task, an
 threads started from it with a copy of the context (``asyncio.create_task``,
 ``asyncio.to_thread``, Starlette's thread pool) -- adds its (flag, variant) pair to the scope.
 When the scope ends, the request's outcome (duration in ms, failed or not) is recorded once for
-every arm it saw. An evaluation that served the caller's default (``variant`` is ``None``:
-errors, or a switched-off flag without an off variant) belongs to no arm and is not counted.
+every arm it saw, with the request's *subject*: the ``targeting_key`` of the first context
+evaluated in the scope that has one (or what the code handling the request set in
+:attr:`RequestScope.subject`). The recorder counts a failing subject once per arm and telemetry
+window, so one client retrying in a loop is one failing subject, not a regression. An
+evaluation that served the caller's default (``variant`` is ``None``: errors, or a switched-off
+flag without an off variant) belongs to no arm and is not counted.
 
 Worked example: a request evaluates ``new-checkout`` (variant ``on``) twice and ``dark-mode``
 (``off``) once, takes 42 ms and ends with a 500; then ``new-checkout/on`` and ``dark-mode/off``
-each count 1 request, 1 error and one 42 ms latency.
+each count 1 request, 1 error and one 42 ms latency; if the contexts carried
+``targeting_key: "u-17"``, ``u-17`` is the failing subject in both arms.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
+from typing import Any
 
 __all__ = ["RequestScope"]
 
-Recorder = Callable[[str, str, float, bool], None]
-"""``record(flag, variant, latency_ms, error)``."""
+Recorder = Callable[[str, str, float, bool, str | None], None]
+"""``record(flag, variant, latency_ms, error, subject)``."""
 
 
 class RequestScope:
@@ -32,10 +38,20 @@ class RequestScope:
     Use it as a context manager (an exception leaving the block counts as an error), or call
     :meth:`activate` and later :meth:`finish` when the request ends elsewhere (a WSGI body that
     is iterated after the application returned). ``error`` may be set by the code handling the
-    request to count a failure that raised nothing.
+    request to count a failure that raised nothing; ``subject`` may be set by it to name who
+    made the request when no evaluation did (a user id, a client id).
     """
 
-    __slots__ = ("_finished", "_record", "_started", "_token", "_var", "arms", "error")
+    __slots__ = (
+        "_finished",
+        "_record",
+        "_started",
+        "_token",
+        "_var",
+        "arms",
+        "error",
+        "subject",
+    )
 
     def __init__(self, var: ContextVar[RequestScope | None], record: Recorder) -> None:
         self._var = var
@@ -45,6 +61,16 @@ class RequestScope:
         self._finished = False
         self.arms: set[tuple[str, str]] = set()
         self.error = False
+        self.subject: str | None = None
+
+    def note(self, flag: str, variant: str, context: Mapping[str, Any]) -> None:
+        """An evaluation served ``flag``'s ``variant`` for ``context`` in this request: add
+        the arm, and take the context's ``targeting_key`` as the subject if none is known."""
+        self.arms.add((flag, variant))
+        if self.subject is None:
+            key = context.get("targeting_key")
+            if isinstance(key, str | int) and not isinstance(key, bool) and key != "":
+                self.subject = str(key)
 
     def activate(self) -> None:
         """Make this the current scope of the running context and start the clock."""
@@ -60,7 +86,7 @@ class RequestScope:
         self._finished = True
         failed = error or self.error
         for flag, variant in self.arms:
-            self._record(flag, variant, elapsed_ms, failed)
+            self._record(flag, variant, elapsed_ms, failed, self.subject)
         return elapsed_ms
 
     def __enter__(self) -> RequestScope:

@@ -44,6 +44,7 @@ def post_telemetry(
             window_end=end,
             requests=arm.requests,
             errors=arm.errors,
+            error_subjects=arm.error_subjects,
             latency_sketch=arm.latency,
             sdk_instance=body.sdk.instance,
             events=tuple(EventCount(e.name, e.count, e.value_sum) for e in arm.events),

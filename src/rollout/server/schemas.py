@@ -222,9 +222,10 @@ class TelemetryEvent(BaseModel):
 
 
 class TelemetryArm(BaseModel):
-    """What one SDK instance saw for one flag arm: requests, failed requests, latency sketch
-    (:meth:`rollout.analysis.sketch.LatencySketch.to_dict`'s object, or null), and the business
-    events tracked for subjects the arm served."""
+    """What one SDK instance saw for one flag arm: requests, failed requests, the distinct
+    subjects those failures were for (plus failures without a subject; left out by older SDKs),
+    latency sketch (:meth:`rollout.analysis.sketch.LatencySketch.to_dict`'s object, or null),
+    and the business events tracked for subjects the arm served."""
 
     model_config = _STRICT
 
@@ -232,6 +233,7 @@ class TelemetryArm(BaseModel):
     variant: Key
     requests: int = Field(ge=0, strict=True)
     errors: int = Field(ge=0, strict=True)
+    error_subjects: int | None = Field(default=None, ge=0, strict=True)
     latency: dict[str, JsonValue] | None = None
     events: list[TelemetryEvent] = Field(default_factory=list, max_length=MAX_EVENTS_PER_ARM)
 
@@ -251,6 +253,17 @@ class TelemetryArm(BaseModel):
         if isinstance(requests, int) and errors > requests:
             raise ValueError(f"errors ({errors}) cannot exceed requests ({requests})")
         return errors
+
+    @field_validator("error_subjects")
+    @classmethod
+    def _subjects_within_errors(cls, subjects: int | None, info: ValidationInfo) -> int | None:
+        errors = info.data.get("errors")
+        if subjects is not None and isinstance(errors, int) and subjects > errors:
+            raise ValueError(
+                f"error_subjects ({subjects}) cannot exceed errors ({errors}): each failing "
+                "subject failed at least once"
+            )
+        return subjects
 
     @field_validator("latency")
     @classmethod

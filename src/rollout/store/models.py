@@ -248,6 +248,8 @@ class Telemetry(Base):
     window_end: Mapped[datetime]
     requests: Mapped[int] = mapped_column(BigInteger)
     errors: Mapped[int] = mapped_column(BigInteger)
+    # Distinct failing subjects (plus failures without one); NULL from SDKs that do not say.
+    error_subjects: Mapped[int | None] = mapped_column(BigInteger)
     latency_sketch: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
     sdk_instance: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime]

@@ -249,6 +249,8 @@ class TelemetryBatch:
     """Outcome counts one SDK instance saw for one flag arm over ``[window_start, window_end]``.
 
     ``errors`` counts failed requests among ``requests`` (so ``0 <= errors <= requests``);
+    ``error_subjects`` the distinct subjects they failed for plus failures without a subject
+    (``0 <= error_subjects <= errors``; None from SDKs that do not report it);
     ``latency_sketch`` is the mergeable latency histogram, kept as opaque JSON; ``events`` the
     business events tracked in the arm, one entry per event name.
     """
@@ -263,6 +265,7 @@ class TelemetryBatch:
     latency_sketch: Any
     sdk_instance: str
     events: tuple[EventCount, ...] = field(default=(), kw_only=True)
+    error_subjects: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,11 @@ def _check(batch: TelemetryBatch) -> None:
             f"{where}: need 0 <= errors <= requests, "
             f"got errors={batch.errors}, requests={batch.requests}"
         )
+    if batch.error_subjects is not None and not 0 <= batch.error_subjects <= batch.errors:
+        raise ValueError(
+            f"{where}: need 0 <= error_subjects <= errors, "
+            f"got error_subjects={batch.error_subjects}, errors={batch.errors}"
+        )
     if batch.window_start > batch.window_end:
         raise ValueError(f"{where}: window ends first")
     names = [event.name for event in batch.events]
@@ -69,6 +74,7 @@ def _telemetry_record(row: Telemetry) -> TelemetryRecord:
         window_end=row.window_end,
         requests=row.requests,
         errors=row.errors,
+        error_subjects=row.error_subjects,
         latency_sketch=row.latency_sketch,
         sdk_instance=row.sdk_instance,
         events=_events(row.events),
@@ -93,8 +99,8 @@ class TelemetryMixin(StoreBase):
     def add_telemetry(self, batches: Sequence[TelemetryBatch]) -> int:
         """Store the batches in one transaction, stamped with the time received; returns how
         many. ``ValueError`` (and nothing stored) if any batch has ``errors > requests``,
-        negative counts, a window that ends before it starts, or an event without a name or
-        named twice."""
+        ``error_subjects > errors``, negative counts, a window that ends before it starts, or an
+        event without a name or named twice."""
         for batch in batches:
             _check(batch)
         if not batches:
@@ -109,6 +115,7 @@ class TelemetryMixin(StoreBase):
                 "window_end": utc(b.window_end),
                 "requests": b.requests,
                 "errors": b.errors,
+                "error_subjects": b.error_subjects,
                 "latency_sketch": json_value(b.latency_sketch, "latency_sketch"),
                 "sdk_instance": b.sdk_instance,
                 "events": json_value(_events_json(b.events), "events"),

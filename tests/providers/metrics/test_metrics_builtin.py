@@ -68,6 +68,38 @@ def test_batches_are_summed_per_arm_in_the_step_their_window_ended(store: Store)
     assert got == [(0, 30, 50, 3, 1000, 10), (30, 60, 50, 1, 1000, 4)]
 
 
+def subjects_per_step(store: Store, *rows: TelemetryBatch) -> list[tuple[int | None, ...]]:
+    """(canary, control) failing subjects per step of the stored ``rows``."""
+    boolean_flag(store)
+    store.add_telemetry(list(rows))
+    result = fetch(store)
+    assert isinstance(result, MetricSeries)
+    return [(i.canary.error_subjects, i.control.error_subjects) for i in result.intervals]
+
+
+def test_error_subjects_are_summed_per_arm_and_step(store: Store) -> None:
+    assert subjects_per_step(
+        store,
+        replace(batch(10, "on", 40, 30), error_subjects=1),  # one client retrying
+        replace(batch(20, "on", 50, 2, instance="web-2"), error_subjects=2),
+        replace(batch(20, "off", 900, 9), error_subjects=9),
+        replace(batch(50, "on", 50, 0), error_subjects=0),
+        replace(batch(50, "off", 1000, 4), error_subjects=3),
+    ) == [(3, 9), (0, 3)]
+
+
+def test_a_step_with_a_batch_that_does_not_report_error_subjects_has_none(
+    store: Store,
+) -> None:
+    assert subjects_per_step(
+        store,
+        replace(batch(10, "on", 40, 30), error_subjects=1),
+        batch(20, "on", 50, 2, instance="old-sdk"),  # an SDK that does not report them
+        replace(batch(20, "off", 900, 9), error_subjects=9),
+        replace(batch(50, "off", 1000, 4), error_subjects=4),
+    ) == [(None, 9), (0, 4)]
+
+
 def test_latency_sketches_merge_exactly(store: Store) -> None:
     boolean_flag(store)
     first, second = sketch(12, 15, 400), sketch(18, 22, 900, 950)

@@ -10,7 +10,9 @@ SDKs report, per flag arm and per flush window, how many requests they served, h
 and a latency sketch (ms). This source reads the batches of the stage's flag in the
 environment, puts each batch in the step its window *ended* in (the store's half-open rule, so
 a batch is never counted twice by consecutive windows), and adds up each arm per step: requests
-and errors are summed, latency sketches merged exactly. Batches that ended after the last whole
+and errors are summed, latency sketches merged exactly. The failing subjects each batch reports
+(``error_subjects``: one client retrying counts once per window) are summed too, or left out
+(None) for a step where any batch does not report them. Batches that ended after the last whole
 step form one more, partial step up to the moment asked for: each judgement sees every batch
 that has landed, so a trigger can fire on the batch that proves it rather than up to a
 monitoring interval later.
@@ -240,4 +242,15 @@ def _arm(rows: list[TelemetryRecord], spec: MetricSpec, event: str | None) -> Ar
         requests=requests,
         errors=sum(row.errors for row in rows),
         latency=latency,
+        error_subjects=_error_subjects(rows),
     )
+
+
+def _error_subjects(rows: list[TelemetryRecord]) -> int | None:
+    """The failing subjects the rows report, added up (a subject failing in two SDK
+    instances or windows counts in each); None when a row does not say (an older SDK), so the
+    analysis falls back on the raw error counts rather than mixing the two."""
+    subjects = [row.error_subjects for row in rows]
+    if any(count is None for count in subjects):
+        return None
+    return sum(count for count in subjects if count is not None)
