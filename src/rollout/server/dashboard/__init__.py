@@ -3,7 +3,8 @@
 ==============================  =================================================================
 ``/``                           rollouts, newest first: status, where, audience, last reason
 ``/rollouts/{id}``              one rollout: timeline, audience, time left, criteria with charts,
-                                reasons, events, and the verbs that apply now
+                                the evidence that ended the last stage, reasons, events, and
+                                the verbs that apply now
 ``/rollouts/{id}/document``     the rollout document (and ``document.md`` to download it)
 ``/flags``                      flags per environment: kill switch and rollout %
 ``/login``, ``/logout``         the token cookie (only with authentication on)
