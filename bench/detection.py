@@ -27,7 +27,9 @@ Wald's bound counts) are measured.
 
 Also: false rollbacks over six hours with the one-hour tuning, Rollout against other
 regression sizes, and A/A runs on untidy traffic (a split that ramps while an incident
-triples the error rate in both arms; errors arriving in bursts).
+triples the error rate in both arms; errors arriving in bursts, judged on the raw error counts
+and on the counts of failing subjects, when each burst is one subject retrying: the SDK
+counts a failing subject once per telemetry window).
 
 Run: ``.venv/bin/python bench/detection.py`` (two to four minutes on 2 cores); ``--quick``
 for a smaller run; ``--check`` exits 1 when Rollout misses its goals (A/A <= 5 % everywhere,
@@ -71,13 +73,16 @@ RateFn = Callable[[np.ndarray], np.ndarray]  # seconds -> control error rate
 @dataclass
 class Traffic:
     """Counts per time bin of ``resolution`` seconds, shape (runs, bins): requests and
-    errors per arm."""
+    errors per arm, and (for bursty errors) failing subjects per arm, one per burst and bin:
+    what the SDK reports as ``error_subjects`` when a burst is one client retrying."""
 
     c: np.ndarray
     b: np.ndarray
     xc: np.ndarray
     xb: np.ndarray
     resolution: int = 1
+    sc: np.ndarray | None = None
+    sb: np.ndarray | None = None
 
     def ticks(self, seconds: int) -> Traffic:
         """The same traffic in bins of ``seconds`` (a multiple of the resolution)."""
@@ -87,11 +92,20 @@ class Traffic:
             runs, n = a.shape
             return a.reshape(runs, n // width, width).sum(axis=2)
 
-        return Traffic(fold(self.c), fold(self.b), fold(self.xc), fold(self.xb), seconds)
+        return self._map(fold, seconds)
 
     def runs(self, count: int) -> Traffic:
-        return Traffic(self.c[:count], self.b[:count], self.xc[:count], self.xb[:count],
-                       self.resolution)  # fmt: skip
+        return self._map(lambda a: a[:count], self.resolution)
+
+    def by_subject(self) -> Traffic:
+        """The traffic with each arm's failing subjects as its error events (the count test
+        on deduplicated counts); the error rates a person reads stay errors / requests."""
+        assert self.sc is not None and self.sb is not None, "no subjects simulated"
+        return Traffic(self.c, self.b, self.sc, self.sb, self.resolution)
+
+    def _map(self, f: Callable[[np.ndarray], np.ndarray], resolution: int) -> Traffic:
+        subjects = (None, None) if self.sc is None or self.sb is None else (f(self.sc), f(self.sb))
+        return Traffic(f(self.c), f(self.b), f(self.xc), f(self.xb), resolution, *subjects)
 
 
 def simulate(
@@ -107,7 +121,7 @@ def simulate(
 ) -> Traffic:
     """Poisson arrivals, counted per bin of ``resolution`` seconds; each request fails
     independently (or, with ``burst`` > 1, failures come in clusters of geometric size with
-    that mean, at the same mean rate)."""
+    that mean, at the same mean rate, each cluster from one subject)."""
     t = np.arange(0, seconds, resolution)
     s = share(t) if callable(share) else np.full(t.size, share)
     p = error_rate(t) if error_rate is not None else np.full(t.size, P_ERROR)
@@ -124,6 +138,8 @@ def simulate(
         xb = kb + np.where(kb > 0, rng.negative_binomial(np.maximum(kb, 1), 1 / burst), 0)
         # A burst is failing requests (a client retrying), so never more errors than requests.
         xc, xb = np.minimum(xc, c), np.minimum(xb, b)
+        # One subject per burst (kc <= c, so never more subjects than errors).
+        return Traffic(c, b, xc, xb, resolution, kc, kb)
     return Traffic(c, b, xc, xb, resolution)
 
 
@@ -269,11 +285,20 @@ def tune_lower(stat: np.ndarray) -> float:
 # --------------------------------------------------------------------------- the check
 
 
-def check_against_product(traffic: Traffic, tick: int, runs: int) -> tuple[int, int]:
+def check_against_product(
+    traffic: Traffic, tick: int, runs: int, *, by_subject: bool = False
+) -> tuple[int, int]:
     """Judge the first ``runs`` runs with the product's judge() and compare the second at
-    which each first shows the regression with the vectorised rule. Returns (agree, total)."""
-    fast = rollout_rule(traffic.runs(runs), tick)
-    t = traffic.ticks(tick)
+    which each first shows the regression with the vectorised rule (on failing subjects
+    when ``by_subject``: the product is given them as ``error_subjects``). Returns (agree,
+    total)."""
+    sample = traffic.runs(runs)
+    fast = rollout_rule(sample.by_subject() if by_subject else sample, tick)
+    t = sample.ticks(tick)
+
+    def subjects(counts: np.ndarray | None, r: int, i: int) -> int | None:
+        return int(counts[r, i]) if by_subject and counts is not None else None
+
     spec = infer_metric_spec("error_rate")
     assert spec is not None
     criterion = NoRegression("error_rate", 0.0, "auto")
@@ -283,8 +308,8 @@ def check_against_product(traffic: Traffic, tick: int, runs: int) -> tuple[int, 
             Interval(
                 i * tick,
                 (i + 1) * tick,
-                ArmStats(int(t.c[r, i]), int(t.xc[r, i])),
-                ArmStats(int(t.b[r, i]), int(t.xb[r, i])),
+                ArmStats(int(t.c[r, i]), int(t.xc[r, i]), error_subjects=subjects(t.sc, r, i)),
+                ArmStats(int(t.b[r, i]), int(t.xb[r, i]), error_subjects=subjects(t.sb, r, i)),
             )
             for i in range(t.c.shape[1])
         ]
@@ -531,21 +556,29 @@ def untidy(rng: np.random.Generator, runs: int, thresholds: Thresholds) -> None:
     def incident(t: np.ndarray) -> np.ndarray:
         return np.where((t >= 1500) & (t < 2100), 3 * P_ERROR, P_ERROR)
 
+    ramped = simulate(rng, runs, ramp, 1.0, error_rate=incident)
+    bursts = {share: simulate(rng, runs, share, 1.0, burst=3.0) for share in (0.05, 0.5)}
+    # name -> (share, traffic, judged on failing subjects rather than errors)
     scenarios = {
-        "split 5->20->50 %, errors x3 for 10 min": (
-            0.05, simulate(rng, runs, ramp, 1.0, error_rate=incident)),
-        "errors in bursts (mean size 3), 5 %": (0.05, simulate(rng, runs, 0.05, 1.0, burst=3.0)),
-        "errors in bursts (mean size 3), 50 %": (0.5, simulate(rng, runs, 0.5, 1.0, burst=3.0)),
-    }  # fmt: skip
+        "split 5->20->50 %, errors x3 for 10 min": (0.05, ramped, False),
+        "errors in bursts (mean size 3), 5 %": (0.05, bursts[0.05], False),
+        "errors in bursts (mean size 3), 50 %": (0.5, bursts[0.5], False),
+        "errors in bursts (mean size 3), one subject per burst, 5 %": (0.05, bursts[0.05], True),
+        "errors in bursts (mean size 3), one subject per burst, 50 %": (0.5, bursts[0.5], True),
+    }
     print(
         f"\nA/A false rollbacks on untidy traffic, {runs:,} runs each (peers keep their tuned "
-        "thresholds; Rollout's rule replayed through judge() on 10 runs each):"
+        "thresholds; Rollout's rule replayed through judge() on 10 runs each; \"one subject "
+        'per burst": the same bursts, every rule judged on the failing subjects the SDK '
+        "reports, one per burst):"
     )
-    print(f"{'scenario':42} {ROLLOUT_COLUMN:>13} {'Flagger':>8} {'Kayenta':>8} {'z-test':>7}")
-    for name, (share, traffic) in scenarios.items():
-        agree, total = check_against_product(traffic, DEFAULT_TICK, 10)
+    width = max(map(len, scenarios))
+    print(f"{'scenario':{width}} {ROLLOUT_COLUMN:>13} {'Flagger':>8} {'Kayenta':>8} {'z-test':>7}")
+    for name, (share, raw, by_subject) in scenarios.items():
+        agree, total = check_against_product(raw, DEFAULT_TICK, 10, by_subject=by_subject)
         if agree != total:
             raise SystemExit(f"the vectorised rule disagrees with judge() on {name!r}")
+        traffic = raw.by_subject() if by_subject else raw
         flagger_t, kayenta_t, z_t = thresholds[share]
         m = minutes(traffic)
         rates = [
@@ -555,7 +588,7 @@ def untidy(rng: np.random.Generator, runs: int, thresholds: Thresholds) -> None:
             (z_rule(m, z_t) > 0).mean(),
         ]
         print(
-            f"{name:42} "
+            f"{name:{width}} "
             + " ".join(f"{r:>{w}.1%}" for r, w in zip(rates, (13, 8, 8, 7), strict=True))
         )
 
