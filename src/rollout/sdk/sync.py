@@ -2,7 +2,7 @@
 
 :class:`ConfigSync` runs on an asyncio loop (the client's background thread; the propagation
 benchmark runs a thousand of them on one loop) and hands every config it receives to a
-:class:`ConfigSink`. What it does, following protocol.md:
+:class:`ConfigSink`. What it does:
 
 * **Stream** ``GET /api/v1/environments/{env}/stream`` with ``Accept: text/event-stream`` and,
   once a config from the server is installed, ``Last-Event-ID: <its version>`` so a reconnect

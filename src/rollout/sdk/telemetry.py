@@ -5,7 +5,8 @@ An *arm* is one (flag, variant) pair. :class:`OutcomeRecorder` adds each request
 its arm (thread-safe; a lock held for a dict update and a sketch insert). Every
 ``flush_interval`` -- and, once a request has failed, as soon as ``error_flush_interval`` has
 passed since the last cut -- the client *cuts* a window: the arms recorded since the last cut
-become one batch, the body of ``POST /api/v1/telemetry`` (protocol.md)::
+become one batch, the body of ``POST /api/v1/telemetry`` (the server's OpenAPI document,
+``/openapi.json``, has its schema)::
 
     {"sdk": {"name": "rollout-python", "version": "0.1.0", "instance": "<uuid>"},
      "environment": "production", "window_start": 1767225600.0, "window_end": 1767225610.0,
