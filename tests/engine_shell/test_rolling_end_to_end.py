@@ -287,3 +287,32 @@ def test_a_batch_health_check_is_told_each_server_it_checks(
 
     checked = [server for what, server, _, _ in fleet_log(fleet) if what == "health"]
     assert checked == ["web-1", "web-2"]
+
+
+def test_while_a_stage_ramps_its_status_shows_the_triggers_being_judged(
+    fleet: Path, store: Store, clock: FakeClock, make_controller: Callable[..., Controller]
+) -> None:
+    record = start_rollout(store, write_plan(fleet, rolling_plan()), None, "alice")
+    controller = make_controller()
+    # Stage 2's first batch is out and the two-minute pause before its second has begun.
+    view = advance_until(
+        controller,
+        clock,
+        store,
+        record.id,
+        lambda v: (
+            v.status == "ramping"
+            and v.stage_number == 2
+            and any(c.reason != "no data yet" for c in v.criteria)
+        ),
+        step=30.0,
+    )
+    [trigger] = view.criteria
+    assert (trigger.text, trigger.role, trigger.verdict) == (
+        "error_rate > 5%",
+        "rollback",
+        "pass",  # the batches out so far are healthy: the ramp carries on
+    )
+    assert trigger.reason == (
+        "error rate 0.50% is below the rollback trigger of 5% over 1,000 canary requests"
+    )

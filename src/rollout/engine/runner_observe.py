@@ -90,13 +90,15 @@ def judge_view(plan: Plan, state: RolloutState, window: MetricWindow, now: float
             CriterionView(j.text, "validation", j.verdict.value, j.reason) for j in spikes
         ), ()
     request = metric_request(plan, state)
-    if status is not Status.OBSERVING or request is None:
+    if status not in (Status.OBSERVING, Status.RAMPING) or request is None:
         return (), ()
     stage = plan.stages[state.stage_index]
-    final = state.bake_elapsed(now) >= stage.duration
     views: list[CriterionView] = []
     charts: list[JudgedSeries] = []
-    roles = [(c, "success") for c in stage.success]
+    # While the audience is being set only the triggers are judged (on the ramp window).
+    ramping = status is Status.RAMPING
+    final = not ramping and state.bake_elapsed(now) >= stage.duration
+    roles = [] if ramping else [(c, "success") for c in stage.success]
     roles += [(c, "rollback") for c in triggers(plan, state.stage_index)]
     for criterion, role in roles:
         text = str(criterion)
