@@ -136,8 +136,10 @@ class CountingController(Controller):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.rounds = 0
         self.round_done = threading.Event()
+        self.started: list[float] = []  # time.monotonic() at the start of each round
 
     def run_once(self, now: float | None = None) -> list[TickReport]:
+        self.started.append(time.monotonic())
         reports = super().run_once(now)
         self.rounds += 1
         self.round_done.set()
@@ -174,16 +176,35 @@ def test_a_telemetry_batch_wakes_the_controller_inside_the_server(
     assert controller.rounds == 2
 
 
-def test_wakes_closer_than_the_minimum_gap_make_one_round(store: Store, clock: FakeClock) -> None:
+def test_wakes_start_rounds_at_most_once_per_minimum_gap(store: Store, clock: FakeClock) -> None:
+    """Many SDKs report every second: however often the controller is woken, its rounds
+    start at least ``min_gap`` apart."""
+    gap = 0.2
     controller = CountingController(store, owner="coalesced", clock=clock)
+    thread = threading.Thread(
+        target=lambda: controller.run_forever(3600, handle_signals=False, min_gap=gap)
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while controller.rounds < 4 and time.monotonic() < deadline:
+        controller.wake()  # a wake-up far more often than the gap allows rounds
+        time.sleep(0.001)
+    controller.stop()
+    thread.join(30)
+    assert controller.rounds >= 4, "wake-ups did not start rounds"
+    spacing = [b - a for a, b in zip(controller.started, controller.started[1:], strict=False)]
+    assert min(spacing) >= gap * 0.99, spacing
+
+
+def test_stopping_ends_the_wait_for_the_minimum_gap(store: Store, clock: FakeClock) -> None:
+    controller = CountingController(store, owner="gapped", clock=clock)
     thread = threading.Thread(
         target=lambda: controller.run_forever(3600, handle_signals=False, min_gap=3600)
     )
     thread.start()
     assert controller.round_done.wait(30)
-    for _ in range(50):  # a burst of batches from many SDKs
-        controller.wake()
-    controller.stop()  # stopping ends the wait for the gap too
+    controller.wake()  # the next round may not start for an hour
+    controller.stop()
     thread.join(30)
     assert not thread.is_alive()
     assert controller.rounds == 1

@@ -62,7 +62,11 @@ def ramping(t: Tick) -> bool:
     kind = t.plan.strategy.type
     segment: str | None = None
     within = 100.0
-    if t.staged and _ramp_triggers_fired(t):
+    # The version already serves whoever earlier stages and batches reached (a rolling
+    # stage's pauses may last minutes): its triggers are judged while the audience is set.
+    if t.staged and _triggers_fired(
+        t, ramp_window(t.plan, t.state), final=False, during=" while ramping"
+    ):
         return True
     if t.staged:
         stage = t.stage
@@ -97,12 +101,6 @@ def ramping(t: Tick) -> bool:
         f"{stage_label(t.plan, t.state.stage_index)} of {env.name}: {audience}; "
         f"baking for {seconds(stage.duration)}",
     )
-
-
-def _ramp_triggers_fired(t: Tick) -> bool:
-    """Judge the stage's rollback triggers on what the version served since the stage began
-    (a rolling stage's pauses between batches may last minutes); True when one fired."""
-    return _triggers_fired(t, ramp_window(t.plan, t.state), final=False, during=" while ramping")
 
 
 def _triggers_fired(t: Tick, window: str, *, final: bool, during: str = "") -> bool:

@@ -216,17 +216,21 @@ class OutcomeRecorder:
         non-finite latency."""
         if not math.isfinite(latency_ms) or latency_ms < 0:
             raise ValueError(f"latency_ms must be a finite number >= 0, not {latency_ms!r}")
-        key = (flag, variant)
         with self._lock:
-            arm = self._arms.get(key)
-            if arm is None:
-                arm = self._arms[key] = _Arm()
+            arm = self._arm((flag, variant))
             arm.requests += 1
             if error:
                 arm.errors += 1
                 self._errors += 1
                 arm.add_failure(subject)
             arm.latency.add(latency_ms)
+
+    def _arm(self, key: tuple[str, str]) -> _Arm:
+        """The window's tally of arm ``key``, started on first use (call with the lock held)."""
+        arm = self._arms.get(key)
+        if arm is None:
+            arm = self._arms[key] = _Arm()
+        return arm
 
     def track(self, arms: Iterable[tuple[str, str]], event: str, value: float | None) -> None:
         """Count one ``event`` (with ``value`` added to its sum when given) in each of ``arms``,
@@ -238,9 +242,7 @@ class OutcomeRecorder:
                     return
                 self._event_names.add(event)
             for key in arms:
-                arm = self._arms.get(key)
-                if arm is None:
-                    arm = self._arms[key] = _Arm()
+                arm = self._arm(key)
                 tally = arm.events.get(event)
                 if tally is None:
                     tally = arm.events[event] = _Tally()

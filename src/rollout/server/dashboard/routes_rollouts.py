@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from rollout.engine.controller import send_verb
 from rollout.errors import EngineError, NotFound, RolloutError, StoreError
 from rollout.server.dashboard.access import DECIDE, OPERATE, Permission, Viewer
-from rollout.server.dashboard.document import rollout_document
+from rollout.server.dashboard.document import RolloutDocument, rollout_document
 from rollout.server.dashboard.forms import FormProblem, read_form
 from rollout.server.dashboard.site import NO_STORE, Dashboard, context_of, dashboard_of, who
 from rollout.server.dashboard.views import list_fingerprint, rollout_page, rollout_rows
@@ -160,9 +160,10 @@ async def give_verb(request: Request, rollout_id: str, verb: str) -> Response:
     return RedirectResponse(f"/rollouts/{rollout_id}?done={verb}", status_code=303)
 
 
-@router.get("/rollouts/{rollout_id}/document", response_class=Response)
-def document(request: Request, rollout_id: str) -> Response:
-    """The rollout document, with the rollout's progress filled in."""
+def _document(
+    request: Request, rollout_id: str
+) -> tuple[Dashboard, Viewer, RolloutDocument] | Response:
+    """The rollout's document for the viewer, or the page that says why there is none."""
     board, viewer = dashboard_of(request), who(request)
     if not isinstance(viewer, Viewer):
         return viewer
@@ -172,6 +173,16 @@ def document(request: Request, rollout_id: str) -> Response:
         return board.error(viewer, 404, "No such rollout", f"There is no rollout {rollout_id}.")
     except StoreError as exc:
         return _store_trouble(board, viewer, exc)
+    return board, viewer, doc
+
+
+@router.get("/rollouts/{rollout_id}/document", response_class=Response)
+def document(request: Request, rollout_id: str) -> Response:
+    """The rollout document, with the rollout's progress filled in."""
+    found = _document(request, rollout_id)
+    if isinstance(found, Response):
+        return found
+    board, viewer, doc = found
     return board.page(
         "document.html",
         viewer,
@@ -186,14 +197,9 @@ def document(request: Request, rollout_id: str) -> Response:
 @router.get("/rollouts/{rollout_id}/document.md", response_class=Response)
 def document_markdown(request: Request, rollout_id: str) -> Response:
     """The same document as a Markdown file."""
-    board, viewer = dashboard_of(request), who(request)
-    if not isinstance(viewer, Viewer):
-        return viewer
-    try:
-        doc = rollout_document(context_of(request).store, rollout_id)
-    except NotFound:
-        return board.error(viewer, 404, "No such rollout", f"There is no rollout {rollout_id}.")
-    except StoreError as exc:
-        return _store_trouble(board, viewer, exc)
+    found = _document(request, rollout_id)
+    if isinstance(found, Response):
+        return found
+    doc = found[2]
     headers = {**NO_STORE, "Content-Disposition": f'attachment; filename="{doc.filename}"'}
     return Response(doc.markdown, media_type="text/markdown; charset=utf-8", headers=headers)
